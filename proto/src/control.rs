@@ -1,0 +1,121 @@
+//! Values exchanged between shards and the control-plane thread. They cross threads by value
+//! through one bounded SPSC ring per shard per direction; a full ring drops and counts.
+
+use crate::datagram::DropReason;
+use crate::framing::FrameError;
+use serde::Serialize;
+
+/// Index of a data-plane shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ShardId(pub u16);
+
+impl ShardId {
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// Shard -> control plane.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ShardEvent {
+    /// A participant completed the handshake and joined a room owned by `shard`.
+    Joined { shard: ShardId, room: String, fingerprint: String, participants: u32 },
+    /// A participant left (closed, timed out, or was hung up).
+    Left { shard: ShardId, room: String, fingerprint: String, participants: u32 },
+    /// Cumulative counters, sent about once a second.
+    Counters { shard: ShardId, counters: Box<ShardCounters> },
+}
+
+/// Control plane -> shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Directive {
+    /// Close every connection (Hangup Normal), then stop the shard loop.
+    Shutdown,
+}
+
+/// Cumulative per-shard counters. Plain integers owned by one shard; copied out by value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ShardCounters {
+    pub udp_datagrams_in: u64,
+    pub udp_datagrams_out: u64,
+    pub udp_send_errors: u64,
+    /// QUIC packets that reached a shard without a connection and were not an Initial.
+    pub unknown_connection_packets: u64,
+    /// Initials this shard received for a room another shard owns, and passed on.
+    pub initials_redirected_out: u64,
+    /// Initials another shard passed to this one.
+    pub initials_redirected_in: u64,
+    /// Packets passed on because they still carried an ID of another shard.
+    pub packets_passed_on: u64,
+    /// Cross-shard messages dropped because the target's inbox was full.
+    pub inbox_full_drops: u64,
+    pub connections_accepted: u64,
+    pub connections_closed: u64,
+    pub handshakes_completed: u64,
+    pub handshakes_rejected: u64,
+    pub auth_rejected: u64,
+    pub version_rejected: u64,
+    pub signature_rejected: u64,
+    pub room_full_rejected: u64,
+    pub media_datagrams_in: u64,
+    /// Copies queued to receivers (one per receiver per forwarded datagram).
+    pub media_datagrams_forwarded: u64,
+    pub media_bytes_forwarded: u64,
+    /// Copies dropped because a receiver's datagram queue was full.
+    pub forward_queue_full: u64,
+    pub media_dropped: [u64; DropReason::COUNT],
+    pub signal_messages_in: u64,
+    pub signal_messages_out: u64,
+    pub signal_frame_errors: [u64; FrameError::COUNT],
+    pub signal_send_queue_full: u64,
+    /// Events dropped because the ring to the control plane was full.
+    pub event_ring_drops: u64,
+    pub rooms: u64,
+    pub participants: u64,
+}
+
+impl ShardCounters {
+    pub fn media_dropped_total(&self) -> u64 {
+        self.media_dropped.iter().sum()
+    }
+
+    /// Adds every field of `other` into `self` (for relay-wide aggregates).
+    pub fn accumulate(&mut self, other: &ShardCounters) {
+        macro_rules! add {
+            ($($f:ident),*) => { $( self.$f += other.$f; )* };
+        }
+        add!(
+            udp_datagrams_in, udp_datagrams_out, udp_send_errors, unknown_connection_packets,
+            initials_redirected_out, initials_redirected_in, packets_passed_on, inbox_full_drops,
+            connections_accepted, connections_closed, handshakes_completed, handshakes_rejected,
+            auth_rejected, version_rejected, signature_rejected, room_full_rejected,
+            media_datagrams_in, media_datagrams_forwarded, media_bytes_forwarded,
+            forward_queue_full, signal_messages_in, signal_messages_out, signal_send_queue_full,
+            event_ring_drops, rooms, participants
+        );
+        for (a, b) in self.media_dropped.iter_mut().zip(other.media_dropped.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.signal_frame_errors.iter_mut().zip(other.signal_frame_errors.iter()) {
+            *a += b;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accumulate_adds_every_field() {
+        let mut a = ShardCounters { media_datagrams_forwarded: 3, rooms: 1, ..Default::default() };
+        a.media_dropped[DropReason::TooShort.index()] = 2;
+        let mut b = a.clone();
+        b.signal_frame_errors[FrameError::Oversized.index()] = 5;
+        a.accumulate(&b);
+        assert_eq!(a.media_datagrams_forwarded, 6);
+        assert_eq!(a.rooms, 2);
+        assert_eq!(a.media_dropped_total(), 4);
+        assert_eq!(a.signal_frame_errors[FrameError::Oversized.index()], 5);
+    }
+}
