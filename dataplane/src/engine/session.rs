@@ -1,0 +1,386 @@
+//! The join handshake of one connection, as a state machine.
+//!
+//! ```text
+//!  AwaitingAuth --AuthToken ok--> AwaitingOffer --CallOffer ok--> Joined --Hangup--> Closed
+//!       |  (only when the gate is on)    |                           |
+//!       +-- anything else / bad token ---+-- v!=2, bad sig, other ---+--> Closed (rejected)
+//!  deadline passes before Joined --> Closed (Timeout)
+//! ```
+//!
+//! Inputs are decoded signal messages and `now`; outputs are [`Outcome`]s the shard carries
+//! out (send a message, join the room, hang up and close). Randomness (the relay's ephemeral
+//! X25519 key) is passed in, so tests are deterministic.
+
+use crate::identity::{self, Identity, ANSWER_CONTEXT, OFFER_CONTEXT};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+use switchyard_proto::signal::{
+    default_signal_version, HangupReason, QualityProfile, SignalMessage, PROTOCOL_VERSION,
+};
+
+/// The optional AuthToken gate: when set, the first signal must carry one of these tokens.
+#[derive(Debug, Clone, Default)]
+pub struct AuthGate {
+    tokens: Option<HashSet<String>>,
+}
+
+impl AuthGate {
+    pub fn open() -> Self {
+        Self { tokens: None }
+    }
+
+    pub fn with_tokens(tokens: impl IntoIterator<Item = String>) -> Self {
+        Self { tokens: Some(tokens.into_iter().collect()) }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.tokens.is_some()
+    }
+
+    fn accepts(&self, token: &str) -> bool {
+        self.tokens.as_ref().is_some_and(|t| t.contains(token))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    AwaitingAuth,
+    AwaitingOffer,
+    Joined,
+    Closed,
+}
+
+/// Why a connection was refused. Each has a QUIC application close code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    AuthMissing,
+    AuthInvalid,
+    ProtocolVersion,
+    BadSignature,
+    UnexpectedMessage,
+    Timeout,
+    RoomFull,
+}
+
+impl Rejection {
+    /// Application error code in the CONNECTION_CLOSE frame.
+    pub fn close_code(self) -> u64 {
+        match self {
+            Self::AuthMissing | Self::AuthInvalid => 0x101,
+            Self::ProtocolVersion => 0x102,
+            Self::BadSignature => 0x103,
+            Self::RoomFull => 0x104,
+            Self::Timeout => 0x105,
+            Self::UnexpectedMessage => 0x106,
+        }
+    }
+
+    /// Reason phrase in the CONNECTION_CLOSE frame.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::AuthMissing => "auth token required",
+            Self::AuthInvalid => "auth token rejected",
+            Self::ProtocolVersion => "protocol version mismatch",
+            Self::BadSignature => "call offer signature invalid",
+            Self::UnexpectedMessage => "unexpected signal message",
+            Self::Timeout => "handshake timeout",
+            Self::RoomFull => "room full",
+        }
+    }
+
+    /// The typed Hangup the relay sends before closing.
+    pub fn hangup(self) -> SignalMessage {
+        SignalMessage::hangup(match self {
+            Self::ProtocolVersion => {
+                HangupReason::ProtocolVersionMismatch { server_supported: vec![PROTOCOL_VERSION] }
+            }
+            Self::AuthMissing | Self::AuthInvalid => HangupReason::Declined,
+            Self::RoomFull => HangupReason::Busy,
+            Self::Timeout => HangupReason::Timeout,
+            Self::BadSignature | Self::UnexpectedMessage => HangupReason::Error,
+        })
+    }
+}
+
+/// What the shard must do after feeding the session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Nothing (the message is ignored in this state).
+    Nothing,
+    /// Send this message on a new stream.
+    Reply(SignalMessage),
+    /// The offer is valid: send `answer`, then join the room.
+    Join { answer: SignalMessage, fingerprint: String, alias: Option<String> },
+    /// Send the rejection's Hangup, then close the connection.
+    Reject(Rejection),
+    /// The participant hung up: leave the room and close normally.
+    Leave,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    state: State,
+    deadline: Instant,
+}
+
+impl Session {
+    /// A session for a connection accepted at `now`; it must join within `timeout`.
+    pub fn new(gate: &AuthGate, now: Instant, timeout: Duration) -> Self {
+        let state = if gate.is_enabled() { State::AwaitingAuth } else { State::AwaitingOffer };
+        Self { state, deadline: now + timeout }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// When [`Session::on_timeout`] must run; `None` once joined or closed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        matches!(self.state, State::AwaitingAuth | State::AwaitingOffer).then_some(self.deadline)
+    }
+
+    pub fn on_timeout(&mut self, now: Instant) -> Option<Rejection> {
+        if self.poll_timeout().is_some_and(|d| now >= d) {
+            self.state = State::Closed;
+            return Some(Rejection::Timeout);
+        }
+        None
+    }
+
+    /// The room refused the join (full): the session closes.
+    pub fn on_join_refused(&mut self) -> Rejection {
+        self.state = State::Closed;
+        Rejection::RoomFull
+    }
+
+    /// The connection went away.
+    pub fn on_closed(&mut self) {
+        self.state = State::Closed;
+    }
+
+    /// Feeds one signal message. `relay_ephemeral` is a fresh X25519 secret for the answer.
+    pub fn on_signal(
+        &mut self,
+        message: SignalMessage,
+        gate: &AuthGate,
+        relay: &Identity,
+        relay_ephemeral: [u8; 32],
+    ) -> Outcome {
+        match (self.state, message) {
+            (State::AwaitingAuth, SignalMessage::AuthToken { token, .. }) => {
+                if gate.accepts(&token) {
+                    self.state = State::AwaitingOffer;
+                    Outcome::Nothing
+                } else {
+                    self.reject(Rejection::AuthInvalid)
+                }
+            }
+            (State::AwaitingAuth, _) => self.reject(Rejection::AuthMissing),
+            (State::AwaitingOffer, offer @ SignalMessage::CallOffer { .. }) => {
+                self.on_offer(offer, relay, relay_ephemeral)
+            }
+            (State::AwaitingOffer, SignalMessage::AuthToken { .. }) => Outcome::Nothing,
+            (State::AwaitingOffer, _) => self.reject(Rejection::UnexpectedMessage),
+            (State::Joined, SignalMessage::Hangup { .. }) => {
+                self.state = State::Closed;
+                Outcome::Leave
+            }
+            (State::Joined, SignalMessage::Ping { timestamp_ms, .. }) => {
+                Outcome::Reply(SignalMessage::Pong { version: default_signal_version(), timestamp_ms })
+            }
+            (State::Joined, _) | (State::Closed, _) => Outcome::Nothing,
+        }
+    }
+
+    fn on_offer(&mut self, offer: SignalMessage, relay: &Identity, relay_ephemeral: [u8; 32]) -> Outcome {
+        let SignalMessage::CallOffer {
+            identity_pub,
+            ephemeral_pub,
+            signature,
+            alias,
+            protocol_version,
+            video_codecs,
+            ..
+        } = offer
+        else {
+            return self.reject(Rejection::UnexpectedMessage);
+        };
+        if protocol_version != PROTOCOL_VERSION {
+            return self.reject(Rejection::ProtocolVersion);
+        }
+        if !identity::verify_handshake(&identity_pub, &ephemeral_pub, OFFER_CONTEXT, &signature) {
+            return self.reject(Rejection::BadSignature);
+        }
+        let secret = x25519_dalek::StaticSecret::from(relay_ephemeral);
+        let relay_eph_pub = x25519_dalek::PublicKey::from(&secret).to_bytes();
+        self.state = State::Joined;
+        Outcome::Join {
+            answer: SignalMessage::CallAnswer {
+                version: default_signal_version(),
+                identity_pub: relay.public(),
+                ephemeral_pub: relay_eph_pub,
+                signature: relay.sign_handshake(&relay_eph_pub, ANSWER_CONTEXT),
+                chosen_profile: QualityProfile::GOOD,
+                video_codec: video_codecs.first().copied(),
+            },
+            fingerprint: identity::fingerprint(&identity_pub),
+            alias,
+        }
+    }
+
+    fn reject(&mut self, why: Rejection) -> Outcome {
+        self.state = State::Closed;
+        Outcome::Reject(why)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_proto::codec::CodecId;
+
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
+    fn relay() -> Identity {
+        Identity::relay_from_seed(&[7; 32])
+    }
+
+    fn offer(caller: &Identity, version: u8, tamper: bool) -> SignalMessage {
+        let eph = [3u8; 32];
+        let mut signature = caller.sign_handshake(&eph, OFFER_CONTEXT);
+        if tamper {
+            signature[0] ^= 1;
+        }
+        SignalMessage::CallOffer {
+            version: 1,
+            identity_pub: caller.public(),
+            ephemeral_pub: eph,
+            signature,
+            supported_profiles: vec![QualityProfile::GOOD],
+            alias: Some("alice".into()),
+            protocol_version: version,
+            supported_versions: vec![version],
+            video_codecs: vec![CodecId::H265Main, CodecId::H264Baseline],
+        }
+    }
+
+    fn token(t: &str) -> SignalMessage {
+        SignalMessage::AuthToken { version: 1, token: t.into() }
+    }
+
+    #[test]
+    fn open_gate_starts_awaiting_offer_and_joins_on_valid_offer() {
+        let gate = AuthGate::open();
+        let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
+        assert_eq!(s.state(), State::AwaitingOffer);
+        let caller = Identity::from_secret([1; 32]);
+        let out = s.on_signal(offer(&caller, 2, false), &gate, &relay(), [11; 32]);
+        let Outcome::Join { answer, fingerprint, alias } = out else { panic!("{out:?}") };
+        assert_eq!(fingerprint, caller.fingerprint());
+        assert_eq!(alias.as_deref(), Some("alice"));
+        let SignalMessage::CallAnswer { identity_pub, ephemeral_pub, signature, chosen_profile, video_codec, .. } =
+            answer
+        else {
+            panic!("not an answer")
+        };
+        assert_eq!(identity_pub, relay().public());
+        assert!(identity::verify_handshake(&identity_pub, &ephemeral_pub, ANSWER_CONTEXT, &signature));
+        assert_eq!(chosen_profile, QualityProfile::GOOD);
+        assert_eq!(video_codec, Some(CodecId::H265Main), "first of the caller's list");
+        assert_eq!(s.state(), State::Joined);
+        assert_eq!(s.poll_timeout(), None, "joined sessions have no deadline");
+    }
+
+    #[test]
+    fn protocol_version_1_is_rejected_with_typed_hangup() {
+        let gate = AuthGate::open();
+        let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
+        let out = s.on_signal(offer(&Identity::from_secret([1; 32]), 1, false), &gate, &relay(), [0; 32]);
+        assert_eq!(out, Outcome::Reject(Rejection::ProtocolVersion));
+        assert_eq!(s.state(), State::Closed);
+        assert_eq!(
+            Rejection::ProtocolVersion.hangup(),
+            SignalMessage::hangup(HangupReason::ProtocolVersionMismatch { server_supported: vec![2] })
+        );
+    }
+
+    #[test]
+    fn bad_signature_is_rejected() {
+        let gate = AuthGate::open();
+        let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
+        let out = s.on_signal(offer(&Identity::from_secret([1; 32]), 2, true), &gate, &relay(), [0; 32]);
+        assert_eq!(out, Outcome::Reject(Rejection::BadSignature));
+        assert_eq!(s.state(), State::Closed);
+    }
+
+    #[test]
+    fn gate_requires_a_known_token_first() {
+        let gate = AuthGate::with_tokens(["secret".to_string()]);
+        let caller = Identity::from_secret([1; 32]);
+
+        let mut missing = Session::new(&gate, origin(), Duration::from_secs(10));
+        assert_eq!(missing.state(), State::AwaitingAuth);
+        assert_eq!(
+            missing.on_signal(offer(&caller, 2, false), &gate, &relay(), [0; 32]),
+            Outcome::Reject(Rejection::AuthMissing)
+        );
+
+        let mut wrong = Session::new(&gate, origin(), Duration::from_secs(10));
+        assert_eq!(wrong.on_signal(token("nope"), &gate, &relay(), [0; 32]), Outcome::Reject(Rejection::AuthInvalid));
+        assert_eq!(wrong.state(), State::Closed);
+
+        let mut good = Session::new(&gate, origin(), Duration::from_secs(10));
+        assert_eq!(good.on_signal(token("secret"), &gate, &relay(), [0; 32]), Outcome::Nothing);
+        assert_eq!(good.state(), State::AwaitingOffer);
+        assert!(matches!(good.on_signal(offer(&caller, 2, false), &gate, &relay(), [0; 32]), Outcome::Join { .. }));
+    }
+
+    #[test]
+    fn non_offer_before_join_is_rejected() {
+        let gate = AuthGate::open();
+        let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
+        let out = s.on_signal(SignalMessage::Ping { version: 1, timestamp_ms: 1 }, &gate, &relay(), [0; 32]);
+        assert_eq!(out, Outcome::Reject(Rejection::UnexpectedMessage));
+    }
+
+    #[test]
+    fn deadline_from_both_sides() {
+        let gate = AuthGate::open();
+        let t0 = origin();
+        let mut s = Session::new(&gate, t0, Duration::from_secs(10));
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+        assert_eq!(s.on_timeout(t0 + Duration::from_millis(9_999)), None);
+        assert_eq!(s.state(), State::AwaitingOffer);
+        assert_eq!(s.on_timeout(t0 + Duration::from_secs(10)), Some(Rejection::Timeout));
+        assert_eq!(s.state(), State::Closed);
+        assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn joined_session_answers_ping_and_leaves_on_hangup() {
+        let gate = AuthGate::open();
+        let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
+        s.on_signal(offer(&Identity::from_secret([1; 32]), 2, false), &gate, &relay(), [0; 32]);
+        assert_eq!(
+            s.on_signal(SignalMessage::Ping { version: 1, timestamp_ms: 42 }, &gate, &relay(), [0; 32]),
+            Outcome::Reply(SignalMessage::Pong { version: 1, timestamp_ms: 42 })
+        );
+        assert_eq!(s.on_signal(SignalMessage::Reflect, &gate, &relay(), [0; 32]), Outcome::Nothing);
+        assert_eq!(s.on_signal(SignalMessage::hangup(HangupReason::Normal), &gate, &relay(), [0; 32]), Outcome::Leave);
+        assert_eq!(s.state(), State::Closed);
+    }
+
+    #[test]
+    fn join_refused_and_close_end_the_session() {
+        let gate = AuthGate::open();
+        let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
+        assert_eq!(s.on_join_refused(), Rejection::RoomFull);
+        assert_eq!(s.state(), State::Closed);
+        let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
+        s.on_closed();
+        assert_eq!(s.state(), State::Closed);
+        assert_eq!(Rejection::RoomFull.hangup(), SignalMessage::hangup(HangupReason::Busy));
+    }
+}
