@@ -22,8 +22,9 @@ pub enum ShardEvent {
     Joined { shard: ShardId, room: String, fingerprint: String, participants: u32 },
     /// A participant left (closed, timed out, or was hung up).
     Left { shard: ShardId, room: String, fingerprint: String, participants: u32 },
-    /// Cumulative counters, sent about once a second.
-    Counters { shard: ShardId, counters: Box<ShardCounters> },
+    /// Cumulative counters, sent about once a second and on request. `generation` is that of
+    /// the newest [`Directive::ReportCounters`] the shard had seen.
+    Counters { shard: ShardId, generation: u64, counters: Box<ShardCounters> },
 }
 
 /// Control plane -> shard.
@@ -31,6 +32,8 @@ pub enum ShardEvent {
 pub enum Directive {
     /// Close every connection (Hangup Normal), then stop the shard loop.
     Shutdown,
+    /// Send counters now, tagged with this generation.
+    ReportCounters { generation: u64 },
 }
 
 /// Cumulative per-shard counters. Plain integers owned by one shard; copied out by value.
