@@ -48,19 +48,45 @@ impl Aggregator {
     pub fn handle(&mut self, event: ShardEvent) {
         let s = &mut self.snapshot;
         match event {
-            ShardEvent::Joined { shard, room, participants, .. } => {
+            ShardEvent::Joined {
+                shard,
+                room,
+                participants,
+                ..
+            } => {
                 s.joins += 1;
-                s.rooms.insert(room, RoomView { shard, participants });
+                s.rooms.insert(
+                    room,
+                    RoomView {
+                        shard,
+                        participants,
+                    },
+                );
             }
-            ShardEvent::Left { shard, room, participants, .. } => {
+            ShardEvent::Left {
+                shard,
+                room,
+                participants,
+                ..
+            } => {
                 s.leaves += 1;
                 if participants == 0 {
                     s.rooms.remove(&room);
                 } else {
-                    s.rooms.insert(room, RoomView { shard, participants });
+                    s.rooms.insert(
+                        room,
+                        RoomView {
+                            shard,
+                            participants,
+                        },
+                    );
                 }
             }
-            ShardEvent::Counters { shard, generation, counters } => {
+            ShardEvent::Counters {
+                shard,
+                generation,
+                counters,
+            } => {
                 if let Some(slot) = s.shards.get_mut(shard.index()) {
                     *slot = *counters;
                 }
@@ -86,7 +112,12 @@ mod tests {
     use super::*;
 
     fn joined(shard: u16, room: &str, n: u32) -> ShardEvent {
-        ShardEvent::Joined { shard: ShardId(shard), room: room.into(), fingerprint: "f".into(), participants: n }
+        ShardEvent::Joined {
+            shard: ShardId(shard),
+            room: room.into(),
+            fingerprint: "f".into(),
+            participants: n,
+        }
     }
 
     #[test]
@@ -94,10 +125,26 @@ mod tests {
         let mut a = Aggregator::new(2);
         a.handle(joined(1, "r", 1));
         a.handle(joined(1, "r", 2));
-        assert_eq!(a.snapshot().rooms["r"], RoomView { shard: ShardId(1), participants: 2 });
-        a.handle(ShardEvent::Left { shard: ShardId(1), room: "r".into(), fingerprint: "f".into(), participants: 1 });
+        assert_eq!(
+            a.snapshot().rooms["r"],
+            RoomView {
+                shard: ShardId(1),
+                participants: 2
+            }
+        );
+        a.handle(ShardEvent::Left {
+            shard: ShardId(1),
+            room: "r".into(),
+            fingerprint: "f".into(),
+            participants: 1,
+        });
         assert_eq!(a.snapshot().participants(), 1);
-        a.handle(ShardEvent::Left { shard: ShardId(1), room: "r".into(), fingerprint: "f".into(), participants: 0 });
+        a.handle(ShardEvent::Left {
+            shard: ShardId(1),
+            room: "r".into(),
+            fingerprint: "f".into(),
+            participants: 0,
+        });
         assert!(a.snapshot().rooms.is_empty());
         assert_eq!((a.snapshot().joins, a.snapshot().leaves), (2, 2));
     }
@@ -105,15 +152,40 @@ mod tests {
     #[test]
     fn counters_replace_per_shard_and_sum() {
         let mut a = Aggregator::new(2);
-        let c = |n| Box::new(ShardCounters { media_datagrams_forwarded: n, ..Default::default() });
-        a.handle(ShardEvent::Counters { shard: ShardId(0), generation: 0, counters: c(5) });
-        a.handle(ShardEvent::Counters { shard: ShardId(1), generation: 3, counters: c(7) });
-        a.handle(ShardEvent::Counters { shard: ShardId(0), generation: 1, counters: c(6) });
+        let c = |n| {
+            Box::new(ShardCounters {
+                media_datagrams_forwarded: n,
+                ..Default::default()
+            })
+        };
+        a.handle(ShardEvent::Counters {
+            shard: ShardId(0),
+            generation: 0,
+            counters: c(5),
+        });
+        a.handle(ShardEvent::Counters {
+            shard: ShardId(1),
+            generation: 3,
+            counters: c(7),
+        });
+        a.handle(ShardEvent::Counters {
+            shard: ShardId(0),
+            generation: 1,
+            counters: c(6),
+        });
         let s = a.snapshot();
         assert_eq!(s.total.media_datagrams_forwarded, 13);
         assert_eq!(s.shards[0].media_datagrams_forwarded, 6);
         assert_eq!(s.generations, vec![1, 3]);
-        a.handle(ShardEvent::Counters { shard: ShardId(9), generation: 1, counters: c(1) });
-        assert_eq!(a.snapshot().total.media_datagrams_forwarded, 13, "unknown shard ignored");
+        a.handle(ShardEvent::Counters {
+            shard: ShardId(9),
+            generation: 1,
+            counters: c(1),
+        });
+        assert_eq!(
+            a.snapshot().total.media_datagrams_forwarded,
+            13,
+            "unknown shard ignored"
+        );
     }
 }

@@ -44,11 +44,20 @@ impl ControlPlane {
         let thread = std::thread::Builder::new()
             .name("switchyard-control".into())
             .spawn(move || run(links, command_rx, published))?;
-        Ok(ControlPlaneHandle { commands, snapshot, thread: Some(thread), generation: 0 })
+        Ok(ControlPlaneHandle {
+            commands,
+            snapshot,
+            thread: Some(thread),
+            generation: 0,
+        })
     }
 }
 
-fn run(mut links: Vec<ShardLink>, commands: Receiver<Command>, published: Arc<Mutex<RelaySnapshot>>) {
+fn run(
+    mut links: Vec<ShardLink>,
+    commands: Receiver<Command>,
+    published: Arc<Mutex<RelaySnapshot>>,
+) {
     let mut aggregator = Aggregator::new(links.len());
     loop {
         let mut select = Select::new();
@@ -92,18 +101,25 @@ fn publish(published: &Mutex<RelaySnapshot>, aggregator: &Aggregator) {
 impl ControlPlaneHandle {
     /// The latest published snapshot.
     pub fn snapshot(&self) -> RelaySnapshot {
-        self.snapshot.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.snapshot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Sends `directive` to every shard.
     pub fn broadcast(&self, directive: Directive) -> bool {
-        self.commands.try_send(Command::Broadcast(directive)).is_ok()
+        self.commands
+            .try_send(Command::Broadcast(directive))
+            .is_ok()
     }
 
     /// Asks every shard for its counters now; returns the generation to wait for.
     pub fn request_counters(&mut self) -> u64 {
         self.generation += 1;
-        self.broadcast(Directive::ReportCounters { generation: self.generation });
+        self.broadcast(Directive::ReportCounters {
+            generation: self.generation,
+        });
         self.generation
     }
 
@@ -132,14 +148,21 @@ mod tests {
     fn events_reach_the_snapshot_and_directives_reach_the_shards() {
         let (mut ev_tx, ev_rx) = ring(8);
         let (dir_tx, dir_rx) = ring(8);
-        let mut handle = ControlPlane::spawn(vec![ShardLink { events: ev_rx, directives: dir_tx }]).unwrap();
+        let mut handle = ControlPlane::spawn(vec![ShardLink {
+            events: ev_rx,
+            directives: dir_tx,
+        }])
+        .unwrap();
         let generation = handle.request_counters();
         let got = dir_rx.pop_timeout(Duration::from_secs(5)).unwrap();
         assert_eq!(got, Some(Directive::ReportCounters { generation }));
         assert!(ev_tx.push(ShardEvent::Counters {
             shard: ShardId(0),
             generation,
-            counters: Box::new(ShardCounters { rooms: 3, ..Default::default() }),
+            counters: Box::new(ShardCounters {
+                rooms: 3,
+                ..Default::default()
+            }),
         }));
         let mut seen = 0;
         for _ in 0..500 {

@@ -20,7 +20,10 @@ pub const ANSWER_CONTEXT: &[u8] = b"call-answer";
 pub fn derive_key(seed: &[u8; 32], info: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
-    if Hkdf::<Sha256>::new(None, seed).expand(info, &mut out).is_err() {
+    if Hkdf::<Sha256>::new(None, seed)
+        .expand(info, &mut out)
+        .is_err()
+    {
         out = [0u8; 32];
     }
     out
@@ -46,9 +49,14 @@ pub fn verify_handshake(
     context: &[u8],
     signature: &[u8],
 ) -> bool {
-    let Ok(key) = VerifyingKey::from_bytes(identity_pub) else { return false };
-    let Ok(signature) = Signature::from_slice(signature) else { return false };
-    key.verify(&signed_message(ephemeral_pub, context), &signature).is_ok()
+    let Ok(key) = VerifyingKey::from_bytes(identity_pub) else {
+        return false;
+    };
+    let Ok(signature) = Signature::from_slice(signature) else {
+        return false;
+    };
+    key.verify(&signed_message(ephemeral_pub, context), &signature)
+        .is_ok()
 }
 
 fn signed_message(ephemeral_pub: &[u8; 32], context: &[u8]) -> Vec<u8> {
@@ -66,7 +74,9 @@ pub struct Identity {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity").field("fingerprint", &self.fingerprint()).finish()
+        f.debug_struct("Identity")
+            .field("fingerprint", &self.fingerprint())
+            .finish()
     }
 }
 
@@ -78,7 +88,9 @@ impl Identity {
 
     /// An identity whose secret key is exactly these bytes.
     pub fn from_secret(secret: [u8; 32]) -> Self {
-        Self { key: SigningKey::from_bytes(&secret) }
+        Self {
+            key: SigningKey::from_bytes(&secret),
+        }
     }
 
     pub fn public(&self) -> [u8; 32] {
@@ -91,7 +103,10 @@ impl Identity {
 
     /// Signs `ephemeral_pub || context`.
     pub fn sign_handshake(&self, ephemeral_pub: &[u8; 32], context: &[u8]) -> Vec<u8> {
-        self.key.sign(&signed_message(ephemeral_pub, context)).to_bytes().to_vec()
+        self.key
+            .sign(&signed_message(ephemeral_pub, context))
+            .to_bytes()
+            .to_vec()
     }
 }
 
@@ -113,16 +128,35 @@ mod tests {
         let sig = id.sign_handshake(&eph, OFFER_CONTEXT);
         assert!(verify_handshake(&id.public(), &eph, OFFER_CONTEXT, &sig));
         assert!(!verify_handshake(&id.public(), &eph, ANSWER_CONTEXT, &sig));
-        assert!(!verify_handshake(&id.public(), &[8; 32], OFFER_CONTEXT, &sig));
+        assert!(!verify_handshake(
+            &id.public(),
+            &[8; 32],
+            OFFER_CONTEXT,
+            &sig
+        ));
         assert!(!verify_handshake(&[1; 32], &eph, OFFER_CONTEXT, &sig));
-        assert!(!verify_handshake(&id.public(), &eph, OFFER_CONTEXT, &sig[..63]));
+        assert!(!verify_handshake(
+            &id.public(),
+            &eph,
+            OFFER_CONTEXT,
+            &sig[..63]
+        ));
     }
 
     #[test]
     fn seed_derivations_are_stable_and_distinct() {
         let seed = [42u8; 32];
-        assert_eq!(Identity::relay_from_seed(&seed).public(), Identity::relay_from_seed(&seed).public());
-        assert_ne!(derive_key(&seed, IDENTITY_INFO), derive_key(&seed, TLS_INFO));
-        assert_ne!(Identity::relay_from_seed(&seed).public(), Identity::relay_from_seed(&[1; 32]).public());
+        assert_eq!(
+            Identity::relay_from_seed(&seed).public(),
+            Identity::relay_from_seed(&seed).public()
+        );
+        assert_ne!(
+            derive_key(&seed, IDENTITY_INFO),
+            derive_key(&seed, TLS_INFO)
+        );
+        assert_ne!(
+            Identity::relay_from_seed(&seed).public(),
+            Identity::relay_from_seed(&[1; 32]).public()
+        );
     }
 }

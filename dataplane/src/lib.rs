@@ -8,5 +8,10 @@
 //!
 //! See `docs/architecture.md` for the shard model, the steering mechanism and the packet path.
 
+pub mod config;
 pub mod engine;
 pub mod identity;
+pub mod identity_store;
+pub mod port_lock;
+pub mod relay;
+pub mod shard;

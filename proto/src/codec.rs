@@ -149,21 +149,32 @@ mod tests {
         for byte in 14..=255u8 {
             assert_eq!(CodecId::from_wire(byte), None, "id {byte}");
         }
-        let accepted = (0..=255u8).filter(|b| CodecId::from_wire(*b).is_some()).count();
+        let accepted = (0..=255u8)
+            .filter(|b| CodecId::from_wire(*b).is_some())
+            .count();
         assert_eq!(accepted, 12);
     }
 
     #[test]
     fn only_9_11_12_are_video() {
-        let video: Vec<u8> =
-            CodecId::ALL.iter().filter(|c| c.is_video()).map(|c| c.to_wire()).collect();
+        let video: Vec<u8> = CodecId::ALL
+            .iter()
+            .filter(|c| c.is_video())
+            .map(|c| c.to_wire())
+            .collect();
         assert_eq!(video, vec![9, 11, 12]);
     }
 
     #[test]
     fn codec_json_uses_variant_names() {
-        assert_eq!(serde_json::to_string(&CodecId::Opus24k).unwrap(), "\"Opus24k\"");
-        assert_eq!(serde_json::to_string(&CodecId::Codec2_1200).unwrap(), "\"Codec2_1200\"");
+        assert_eq!(
+            serde_json::to_string(&CodecId::Opus24k).unwrap(),
+            "\"Opus24k\""
+        );
+        assert_eq!(
+            serde_json::to_string(&CodecId::Codec2_1200).unwrap(),
+            "\"Codec2_1200\""
+        );
         let c: CodecId = serde_json::from_str("\"H264Baseline\"").unwrap();
         assert_eq!(c, CodecId::H264Baseline);
     }

@@ -47,14 +47,19 @@ pub enum CompactError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompactFrame<'a> {
     Full(MediaPacket<'a>),
-    Mini { header: MiniHeader, payload: &'a [u8] },
+    Mini {
+        header: MiniHeader,
+        payload: &'a [u8],
+    },
 }
 
 impl<'a> CompactFrame<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, CompactError> {
         let (&tag, rest) = bytes.split_first().ok_or(CompactError::Empty)?;
         match tag {
-            FRAME_TYPE_FULL => MediaPacket::parse(rest).map(Self::Full).map_err(CompactError::Full),
+            FRAME_TYPE_FULL => MediaPacket::parse(rest)
+                .map(Self::Full)
+                .map_err(CompactError::Full),
             FRAME_TYPE_MINI => {
                 let (h, payload) = rest
                     .split_first_chunk::<MINI_HEADER_LEN>()
@@ -81,11 +86,21 @@ impl<'a> CompactFrame<'a> {
     }
 
     /// Encodes a mini frame; `None` when the payload does not fit a u16 length.
-    pub fn encode_mini(seq_delta: u8, ts_delta: u16, payload: &[u8], buf: &mut Vec<u8>) -> Option<()> {
+    pub fn encode_mini(
+        seq_delta: u8,
+        ts_delta: u16,
+        payload: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Option<()> {
         let payload_len = u16::try_from(payload.len()).ok()?;
         buf.push(FRAME_TYPE_MINI);
         buf.extend_from_slice(
-            &MiniHeader { seq_delta, timestamp_delta_ms: ts_delta, payload_len }.to_wire(),
+            &MiniHeader {
+                seq_delta,
+                timestamp_delta_ms: ts_delta,
+                payload_len,
+            }
+            .to_wire(),
         );
         buf.extend_from_slice(payload);
         Some(())
@@ -108,7 +123,9 @@ impl MiniContext {
     pub fn expand(&mut self, mini: MiniHeader) -> Option<MediaHeader> {
         let mut next = self.last?;
         next.seq = next.seq.wrapping_add(u32::from(mini.seq_delta));
-        next.timestamp = next.timestamp.wrapping_add(u32::from(mini.timestamp_delta_ms));
+        next.timestamp = next
+            .timestamp
+            .wrapping_add(u32::from(mini.timestamp_delta_ms));
         next.flags = crate::media::Flags::empty();
         self.last = Some(next);
         Some(next)
@@ -143,7 +160,11 @@ mod tests {
         assert_eq!(
             CompactFrame::parse(&buf).unwrap(),
             CompactFrame::Mini {
-                header: MiniHeader { seq_delta: 1, timestamp_delta_ms: 0x0102, payload_len: 3 },
+                header: MiniHeader {
+                    seq_delta: 1,
+                    timestamp_delta_ms: 0x0102,
+                    payload_len: 3
+                },
                 payload: b"abc"
             }
         );
@@ -152,8 +173,14 @@ mod tests {
     #[test]
     fn mini_rejections() {
         assert_eq!(CompactFrame::parse(&[]), Err(CompactError::Empty));
-        assert_eq!(CompactFrame::parse(&[7, 0, 0]), Err(CompactError::UnknownFrameType));
-        assert_eq!(CompactFrame::parse(&[1, 0, 0]), Err(CompactError::MiniTooShort));
+        assert_eq!(
+            CompactFrame::parse(&[7, 0, 0]),
+            Err(CompactError::UnknownFrameType)
+        );
+        assert_eq!(
+            CompactFrame::parse(&[1, 0, 0]),
+            Err(CompactError::MiniTooShort)
+        );
         assert_eq!(
             CompactFrame::parse(&[1, 1, 0, 20, 0, 4, 1]),
             Err(CompactError::MiniLengthMismatch)
@@ -167,7 +194,11 @@ mod tests {
     #[test]
     fn deltas_chain_packet_to_packet_and_wrap() {
         let mut ctx = MiniContext::default();
-        let mini = MiniHeader { seq_delta: 1, timestamp_delta_ms: 20, payload_len: 0 };
+        let mini = MiniHeader {
+            seq_delta: 1,
+            timestamp_delta_ms: 20,
+            payload_len: 0,
+        };
         assert_eq!(ctx.expand(mini), None, "no baseline yet");
         ctx.on_full(audio_header(u32::MAX, 1000));
         let first = ctx.expand(mini).unwrap();

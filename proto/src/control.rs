@@ -19,12 +19,26 @@ impl ShardId {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ShardEvent {
     /// A participant completed the handshake and joined a room owned by `shard`.
-    Joined { shard: ShardId, room: String, fingerprint: String, participants: u32 },
+    Joined {
+        shard: ShardId,
+        room: String,
+        fingerprint: String,
+        participants: u32,
+    },
     /// A participant left (closed, timed out, or was hung up).
-    Left { shard: ShardId, room: String, fingerprint: String, participants: u32 },
+    Left {
+        shard: ShardId,
+        room: String,
+        fingerprint: String,
+        participants: u32,
+    },
     /// Cumulative counters, sent about once a second and on request. `generation` is that of
     /// the newest [`Directive::ReportCounters`] the shard had seen.
-    Counters { shard: ShardId, generation: u64, counters: Box<ShardCounters> },
+    Counters {
+        shard: ShardId,
+        generation: u64,
+        counters: Box<ShardCounters>,
+    },
 }
 
 /// Control plane -> shard.
@@ -88,18 +102,45 @@ impl ShardCounters {
             ($($f:ident),*) => { $( self.$f += other.$f; )* };
         }
         add!(
-            udp_datagrams_in, udp_datagrams_out, udp_send_errors, unknown_connection_packets,
-            initials_redirected_out, initials_redirected_in, packets_passed_on, inbox_full_drops,
-            connections_accepted, connections_closed, handshakes_completed, handshakes_rejected,
-            auth_rejected, version_rejected, signature_rejected, room_full_rejected,
-            media_datagrams_in, media_datagrams_forwarded, media_bytes_forwarded,
-            forward_queue_full, signal_messages_in, signal_messages_out, signal_send_queue_full,
-            event_ring_drops, rooms, participants
+            udp_datagrams_in,
+            udp_datagrams_out,
+            udp_send_errors,
+            unknown_connection_packets,
+            initials_redirected_out,
+            initials_redirected_in,
+            packets_passed_on,
+            inbox_full_drops,
+            connections_accepted,
+            connections_closed,
+            handshakes_completed,
+            handshakes_rejected,
+            auth_rejected,
+            version_rejected,
+            signature_rejected,
+            room_full_rejected,
+            media_datagrams_in,
+            media_datagrams_forwarded,
+            media_bytes_forwarded,
+            forward_queue_full,
+            signal_messages_in,
+            signal_messages_out,
+            signal_send_queue_full,
+            event_ring_drops,
+            rooms,
+            participants
         );
-        for (a, b) in self.media_dropped.iter_mut().zip(other.media_dropped.iter()) {
+        for (a, b) in self
+            .media_dropped
+            .iter_mut()
+            .zip(other.media_dropped.iter())
+        {
             *a += b;
         }
-        for (a, b) in self.signal_frame_errors.iter_mut().zip(other.signal_frame_errors.iter()) {
+        for (a, b) in self
+            .signal_frame_errors
+            .iter_mut()
+            .zip(other.signal_frame_errors.iter())
+        {
             *a += b;
         }
     }
@@ -111,7 +152,11 @@ mod tests {
 
     #[test]
     fn accumulate_adds_every_field() {
-        let mut a = ShardCounters { media_datagrams_forwarded: 3, rooms: 1, ..Default::default() };
+        let mut a = ShardCounters {
+            media_datagrams_forwarded: 3,
+            rooms: 1,
+            ..Default::default()
+        };
         a.media_dropped[DropReason::TooShort.index()] = 2;
         let mut b = a.clone();
         b.signal_frame_errors[FrameError::Oversized.index()] = 5;

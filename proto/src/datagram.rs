@@ -15,17 +15,24 @@ pub enum InboundDatagram<'a> {
     /// Frame type `0x00` followed by a v2 packet.
     CompactFull(MediaPacket<'a>),
     /// Frame type `0x01`: audio MiniHeader, expanded by receivers.
-    CompactMini { header: MiniHeader, payload: &'a [u8] },
+    CompactMini {
+        header: MiniHeader,
+        payload: &'a [u8],
+    },
 }
 
 impl<'a> InboundDatagram<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, DropReason> {
         match bytes.first() {
             None => Err(DropReason::Empty),
-            Some(&VERSION) => MediaPacket::parse(bytes).map(Self::Media).map_err(DropReason::from),
+            Some(&VERSION) => MediaPacket::parse(bytes)
+                .map(Self::Media)
+                .map_err(DropReason::from),
             Some(0x00 | 0x01) => match CompactFrame::parse(bytes) {
                 Ok(CompactFrame::Full(p)) => Ok(Self::CompactFull(p)),
-                Ok(CompactFrame::Mini { header, payload }) => Ok(Self::CompactMini { header, payload }),
+                Ok(CompactFrame::Mini { header, payload }) => {
+                    Ok(Self::CompactMini { header, payload })
+                }
                 Err(CompactError::Full(e)) => Err(DropReason::from(e)),
                 Err(_) => Err(DropReason::BadMiniFrame),
             },
@@ -122,21 +129,38 @@ mod tests {
     #[test]
     fn first_byte_selects_the_form() {
         let bare = [2u8, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0xaa];
-        assert!(matches!(InboundDatagram::parse(&bare), Ok(InboundDatagram::Media(p)) if p.payload == [0xaa]));
+        assert!(
+            matches!(InboundDatagram::parse(&bare), Ok(InboundDatagram::Media(p)) if p.payload == [0xaa])
+        );
         let mut full = vec![0u8];
         full.extend_from_slice(&bare);
-        assert!(matches!(InboundDatagram::parse(&full), Ok(InboundDatagram::CompactFull(_))));
+        assert!(matches!(
+            InboundDatagram::parse(&full),
+            Ok(InboundDatagram::CompactFull(_))
+        ));
         assert!(matches!(
             InboundDatagram::parse(&[1, 1, 0, 20, 0, 0]),
             Ok(InboundDatagram::CompactMini { .. })
         ));
         assert_eq!(InboundDatagram::parse(&[]), Err(DropReason::Empty));
-        assert_eq!(InboundDatagram::parse(&[3, 0]), Err(DropReason::UnknownFormat));
-        assert_eq!(InboundDatagram::parse(&[1, 0]), Err(DropReason::BadMiniFrame));
+        assert_eq!(
+            InboundDatagram::parse(&[3, 0]),
+            Err(DropReason::UnknownFormat)
+        );
+        assert_eq!(
+            InboundDatagram::parse(&[1, 0]),
+            Err(DropReason::BadMiniFrame)
+        );
         assert_eq!(InboundDatagram::parse(&[0, 1]), Err(DropReason::TooShort));
         let mut v1_inside_full = vec![0u8; 17];
         v1_inside_full[1] = 1;
-        assert_eq!(InboundDatagram::parse(&v1_inside_full), Err(DropReason::BadVersion));
-        assert_eq!(InboundDatagram::parse(&bare[..10]), Err(DropReason::TooShort));
+        assert_eq!(
+            InboundDatagram::parse(&v1_inside_full),
+            Err(DropReason::BadVersion)
+        );
+        assert_eq!(
+            InboundDatagram::parse(&bare[..10]),
+            Err(DropReason::TooShort)
+        );
     }
 }

@@ -93,7 +93,9 @@ impl FrameReader {
     /// Feeds the next chunk of the stream.
     pub fn push(&mut self, mut chunk: &[u8]) -> Result<(), FrameError> {
         while self.declared.is_none() {
-            let Some((&byte, rest)) = chunk.split_first() else { return Ok(()) };
+            let Some((&byte, rest)) = chunk.split_first() else {
+                return Ok(());
+            };
             if let Some(slot) = self.prefix.get_mut(self.prefix_len) {
                 *slot = byte;
             }
@@ -162,7 +164,10 @@ mod tests {
     fn trailing_truncated_malformed_unsupported() {
         let mut frame = encode_frame(&SignalMessage::Reflect);
         frame.push(b' ');
-        assert_eq!(FrameReader::new().push(&frame), Err(FrameError::TrailingBytes));
+        assert_eq!(
+            FrameReader::new().push(&frame),
+            Err(FrameError::TrailingBytes)
+        );
 
         let frame = encode_frame(&SignalMessage::Reflect);
         let mut r = FrameReader::new();

@@ -13,7 +13,10 @@ pub fn media_packet(data: &[u8]) {
     if let Ok(p) = MediaPacket::parse(data) {
         let mut again = Vec::with_capacity(data.len());
         p.encode(&mut again);
-        assert_eq!(again, data, "accepted media packet must re-encode identically");
+        assert_eq!(
+            again, data,
+            "accepted media packet must re-encode identically"
+        );
     }
 }
 

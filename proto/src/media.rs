@@ -161,11 +161,21 @@ pub struct QualityReport {
 impl QualityReport {
     pub fn from_wire(bytes: [u8; QUALITY_REPORT_LEN]) -> Self {
         let [loss, rtt_4ms, jitter_ms, bitrate_cap_kbps] = bytes;
-        Self { loss, rtt_4ms, jitter_ms, bitrate_cap_kbps }
+        Self {
+            loss,
+            rtt_4ms,
+            jitter_ms,
+            bitrate_cap_kbps,
+        }
     }
 
     pub fn to_wire(self) -> [u8; QUALITY_REPORT_LEN] {
-        [self.loss, self.rtt_4ms, self.jitter_ms, self.bitrate_cap_kbps]
+        [
+            self.loss,
+            self.rtt_4ms,
+            self.jitter_ms,
+            self.bitrate_cap_kbps,
+        ]
     }
 
     pub fn loss_percent(self) -> f32 {
@@ -208,16 +218,25 @@ impl<'a> MediaPacket<'a> {
         let header = MediaHeader::read(bytes)?;
         let body = bytes.get(HEADER_LEN..).ok_or(MediaError::TooShort)?;
         if !header.flags.has_quality() {
-            return Ok(Self { header, payload: body, quality: None });
+            return Ok(Self {
+                header,
+                payload: body,
+                quality: None,
+            });
         }
         let split = body
             .len()
             .checked_sub(QUALITY_REPORT_LEN)
             .ok_or(MediaError::MissingQualityReport)?;
         let (payload, trailer) = body.split_at(split);
-        let trailer: [u8; QUALITY_REPORT_LEN] =
-            trailer.try_into().map_err(|_| MediaError::MissingQualityReport)?;
-        Ok(Self { header, payload, quality: Some(QualityReport::from_wire(trailer)) })
+        let trailer: [u8; QUALITY_REPORT_LEN] = trailer
+            .try_into()
+            .map_err(|_| MediaError::MissingQualityReport)?;
+        Ok(Self {
+            header,
+            payload,
+            quality: Some(QualityReport::from_wire(trailer)),
+        })
     }
 
     /// Encodes this packet (header, payload, trailer) into `buf`.
@@ -256,7 +275,12 @@ mod tests {
 
     #[test]
     fn quality_trailer_is_the_last_four_bytes() {
-        let q = QualityReport { loss: 51, rtt_4ms: 25, jitter_ms: 7, bitrate_cap_kbps: 200 };
+        let q = QualityReport {
+            loss: 51,
+            rtt_4ms: 25,
+            jitter_ms: 7,
+            bitrate_cap_kbps: 200,
+        };
         let mut buf = Vec::new();
         header().encode(b"opaque", Some(q), &mut buf);
         assert_eq!(buf.len(), 16 + 6 + 4);
@@ -289,13 +313,21 @@ mod tests {
         let mut bad = buf[..16].to_vec();
         bad[1] |= Flags::QUALITY;
         bad.extend_from_slice(&[1, 2, 3]);
-        assert_eq!(MediaPacket::parse(&bad), Err(MediaError::MissingQualityReport));
+        assert_eq!(
+            MediaPacket::parse(&bad),
+            Err(MediaError::MissingQualityReport)
+        );
     }
 
     #[test]
     fn empty_payload_with_trailer_parses() {
         let mut buf = Vec::new();
-        let q = QualityReport { loss: 0, rtt_4ms: 1, jitter_ms: 2, bitrate_cap_kbps: 3 };
+        let q = QualityReport {
+            loss: 0,
+            rtt_4ms: 1,
+            jitter_ms: 2,
+            bitrate_cap_kbps: 3,
+        };
         header().encode(&[], Some(q), &mut buf);
         let p = MediaPacket::parse(&buf).unwrap();
         assert!(p.payload.is_empty());
@@ -313,8 +345,8 @@ mod tests {
             any::<u32>(),
             any::<u16>(),
         )
-            .prop_map(|(flags, mt, codec, stream_id, fec_ratio, seq, timestamp, fec_block)| {
-                MediaHeader {
+            .prop_map(
+                |(flags, mt, codec, stream_id, fec_ratio, seq, timestamp, fec_block)| MediaHeader {
                     flags: Flags::from_wire((flags << 4) & !Flags::QUALITY).unwrap(),
                     media_type: MediaType::ALL[mt],
                     codec: CodecId::ALL[codec],
@@ -323,8 +355,8 @@ mod tests {
                     seq,
                     timestamp,
                     fec_block,
-                }
-            })
+                },
+            )
     }
 
     proptest! {

@@ -50,7 +50,12 @@ pub struct QualityProfile {
     pub video_fps: Option<u8>,
 }
 
-const fn audio_profile(codec: CodecId, fec_ratio: f32, frame_ms: u8, per_block: u8) -> QualityProfile {
+const fn audio_profile(
+    codec: CodecId,
+    fec_ratio: f32,
+    frame_ms: u8,
+    per_block: u8,
+) -> QualityProfile {
     QualityProfile {
         codec,
         fec_ratio,
@@ -247,7 +252,11 @@ impl SignalMessage {
     }
 
     pub fn hangup(reason: HangupReason) -> Self {
-        Self::Hangup { version: default_signal_version(), reason, call_id: None }
+        Self::Hangup {
+            version: default_signal_version(),
+            reason,
+            call_id: None,
+        }
     }
 }
 
@@ -263,8 +272,13 @@ mod tests {
             "supported_profiles": [], "alias": "alice"
         }}))
         .unwrap();
-        let SignalMessage::CallOffer { version, protocol_version, supported_versions, video_codecs, .. } =
-            offer
+        let SignalMessage::CallOffer {
+            version,
+            protocol_version,
+            supported_versions,
+            video_codecs,
+            ..
+        } = offer
         else {
             panic!("not an offer")
         };
@@ -275,7 +289,10 @@ mod tests {
 
     #[test]
     fn externally_tagged_forms() {
-        assert_eq!(serde_json::to_value(SignalMessage::Reflect).unwrap(), json!("Reflect"));
+        assert_eq!(
+            serde_json::to_value(SignalMessage::Reflect).unwrap(),
+            json!("Reflect")
+        );
         let hangup = SignalMessage::hangup(HangupReason::ProtocolVersionMismatch {
             server_supported: vec![2],
         });
@@ -285,8 +302,14 @@ mod tests {
                 "reason": {"ProtocolVersionMismatch": {"server_supported": [2]}}, "call_id": null}})
         );
         let normal = SignalMessage::hangup(HangupReason::Normal);
-        assert_eq!(serde_json::to_value(&normal).unwrap()["Hangup"]["reason"], json!("Normal"));
-        let pv = HangupReason::PolicyViolation { code: ViolationCode::Entropy, reason: "x".into() };
+        assert_eq!(
+            serde_json::to_value(&normal).unwrap()["Hangup"]["reason"],
+            json!("Normal")
+        );
+        let pv = HangupReason::PolicyViolation {
+            code: ViolationCode::Entropy,
+            reason: "x".into(),
+        };
         assert_eq!(
             serde_json::to_value(pv).unwrap(),
             json!({"PolicyViolation": {"code": "Entropy", "reason": "x"}})
@@ -306,7 +329,14 @@ mod tests {
     fn six_profile_constants_match_the_reference_table() {
         let rows: Vec<_> = QualityProfile::TIERS
             .iter()
-            .map(|p| (p.codec, p.fec_ratio, p.frame_duration_ms, p.frames_per_block))
+            .map(|p| {
+                (
+                    p.codec,
+                    p.fec_ratio,
+                    p.frame_duration_ms,
+                    p.frames_per_block,
+                )
+            })
             .collect();
         assert_eq!(
             rows,
@@ -344,7 +374,10 @@ mod tests {
                 chosen_profile: QualityProfile::GOOD,
                 video_codec: Some(CodecId::H265Main),
             },
-            SignalMessage::AuthToken { version: 1, token: "t".into() },
+            SignalMessage::AuthToken {
+                version: 1,
+                token: "t".into(),
+            },
             SignalMessage::hangup(HangupReason::Busy),
             SignalMessage::RoomUpdate {
                 version: 1,
@@ -360,8 +393,15 @@ mod tests {
                 recommended_profile: QualityProfile::DEGRADED,
                 reason: Some("weakest link: Degraded".into()),
             },
-            SignalMessage::PictureLossIndication { version: 1, stream_id: 2 },
-            SignalMessage::Nack { version: 1, stream_id: 0, seqs: vec![1, 2] },
+            SignalMessage::PictureLossIndication {
+                version: 1,
+                stream_id: 2,
+            },
+            SignalMessage::Nack {
+                version: 1,
+                stream_id: 0,
+                seqs: vec![1, 2],
+            },
             SignalMessage::TransportFeedback {
                 version: 1,
                 stream_id: 1,
@@ -370,17 +410,29 @@ mod tests {
                 remb_bps: 9,
                 recv_time_us: 7,
             },
-            SignalMessage::SetPriorityMode { version: 1, mode: PriorityMode::ScreenShare },
+            SignalMessage::SetPriorityMode {
+                version: 1,
+                mode: PriorityMode::ScreenShare,
+            },
             SignalMessage::LossRecoveryUpdate {
                 version: 1,
                 dred_reconstructions: 1,
                 classical_plc_invocations: 2,
                 frames_decoded: 3,
             },
-            SignalMessage::Ping { version: 1, timestamp_ms: 5 },
-            SignalMessage::Pong { version: 1, timestamp_ms: 5 },
+            SignalMessage::Ping {
+                version: 1,
+                timestamp_ms: 5,
+            },
+            SignalMessage::Pong {
+                version: 1,
+                timestamp_ms: 5,
+            },
             SignalMessage::Reflect,
-            SignalMessage::ReflectResponse { version: 1, observed_addr: "127.0.0.1:1".into() },
+            SignalMessage::ReflectResponse {
+                version: 1,
+                observed_addr: "127.0.0.1:1".into(),
+            },
         ];
         for m in messages {
             let text = serde_json::to_string(&m).unwrap();

@@ -29,19 +29,29 @@ pub struct TrunkEntry<'a> {
 }
 
 fn split_entry(bytes: &[u8]) -> Result<(TrunkEntry<'_>, &[u8]), TrunkError> {
-    let (head, rest) = bytes.split_first_chunk::<ENTRY_OVERHEAD>().ok_or(TrunkError::Truncated)?;
+    let (head, rest) = bytes
+        .split_first_chunk::<ENTRY_OVERHEAD>()
+        .ok_or(TrunkError::Truncated)?;
     let [s0, s1, l0, l1] = *head;
     let len = usize::from(u16::from_be_bytes([l0, l1]));
     if rest.len() < len {
         return Err(TrunkError::Truncated);
     }
     let (payload, rest) = rest.split_at(len);
-    Ok((TrunkEntry { session_id: [s0, s1], payload }, rest))
+    Ok((
+        TrunkEntry {
+            session_id: [s0, s1],
+            payload,
+        },
+        rest,
+    ))
 }
 
 impl<'a> TrunkFrame<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, TrunkError> {
-        let (count, entries) = bytes.split_first_chunk::<2>().ok_or(TrunkError::Truncated)?;
+        let (count, entries) = bytes
+            .split_first_chunk::<2>()
+            .ok_or(TrunkError::Truncated)?;
         let count = u16::from_be_bytes(*count);
         let mut rest = entries;
         for _ in 0..count {
@@ -83,12 +93,19 @@ pub struct TrunkEncoder {
 impl TrunkEncoder {
     /// Reference defaults: 10 entries, 1200 bytes.
     pub fn new(max_entries: u16, max_bytes: usize) -> Self {
-        Self { buf: vec![0, 0], count: 0, max_bytes, max_entries }
+        Self {
+            buf: vec![0, 0],
+            count: 0,
+            max_bytes,
+            max_entries,
+        }
     }
 
     /// Adds an entry; `false` (nothing written) if it would overflow the frame.
     pub fn push(&mut self, session_id: [u8; 2], payload: &[u8]) -> bool {
-        let Ok(len) = u16::try_from(payload.len()) else { return false };
+        let Ok(len) = u16::try_from(payload.len()) else {
+            return false;
+        };
         if self.count >= self.max_entries
             || self.buf.len() + ENTRY_OVERHEAD + payload.len() > self.max_bytes
         {
@@ -121,19 +138,34 @@ mod tests {
         assert!(enc.push([0xab, 0xcd], b"xyz"));
         assert!(enc.push([1, 2], b""));
         let bytes = enc.finish();
-        assert_eq!(bytes, [0, 2, 0xab, 0xcd, 0, 3, b'x', b'y', b'z', 1, 2, 0, 0]);
+        assert_eq!(
+            bytes,
+            [0, 2, 0xab, 0xcd, 0, 3, b'x', b'y', b'z', 1, 2, 0, 0]
+        );
         let frame = TrunkFrame::parse(&bytes).unwrap();
         let entries: Vec<_> = frame.entries().collect();
         assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0], TrunkEntry { session_id: [0xab, 0xcd], payload: b"xyz" });
+        assert_eq!(
+            entries[0],
+            TrunkEntry {
+                session_id: [0xab, 0xcd],
+                payload: b"xyz"
+            }
+        );
         assert_eq!(entries[1].payload, b"");
     }
 
     #[test]
     fn truncation_and_trailing_bytes_are_rejected() {
         assert_eq!(TrunkFrame::parse(&[0]), Err(TrunkError::Truncated));
-        assert_eq!(TrunkFrame::parse(&[0, 1, 0, 0, 0, 5, 1]), Err(TrunkError::Truncated));
-        assert_eq!(TrunkFrame::parse(&[0, 0, 9]), Err(TrunkError::TrailingBytes));
+        assert_eq!(
+            TrunkFrame::parse(&[0, 1, 0, 0, 0, 5, 1]),
+            Err(TrunkError::Truncated)
+        );
+        assert_eq!(
+            TrunkFrame::parse(&[0, 0, 9]),
+            Err(TrunkError::TrailingBytes)
+        );
     }
 
     #[test]

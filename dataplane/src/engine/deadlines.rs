@@ -17,7 +17,10 @@ pub struct Deadlines<K: Copy + Eq + Hash + Ord> {
 
 impl<K: Copy + Eq + Hash + Ord> Default for Deadlines<K> {
     fn default() -> Self {
-        Self { heap: BinaryHeap::new(), current: HashMap::new() }
+        Self {
+            heap: BinaryHeap::new(),
+            current: HashMap::new(),
+        }
     }
 }
 
@@ -40,12 +43,16 @@ impl<K: Copy + Eq + Hash + Ord> Deadlines<K> {
         }
         // Bound the garbage: rebuild when stale entries dominate.
         if self.heap.len() > 64 && self.heap.len() > 4 * self.current.len() {
-            self.heap = self.current.iter().map(|(k, at)| Reverse((*at, *k))).collect();
+            self.heap = self
+                .current
+                .iter()
+                .map(|(k, at)| Reverse((*at, *k)))
+                .collect();
         }
     }
 
     /// The earliest live deadline.
-    pub fn next(&mut self) -> Option<Instant> {
+    pub fn earliest(&mut self) -> Option<Instant> {
         self.drop_stale();
         self.heap.peek().map(|Reverse((at, _))| *at)
     }
@@ -96,7 +103,7 @@ mod tests {
         let mut d = Deadlines::new();
         d.arm(1u32, Some(base + Duration::from_millis(30)));
         d.arm(2, Some(base + Duration::from_millis(10)));
-        assert_eq!(d.next(), Some(base + Duration::from_millis(10)));
+        assert_eq!(d.earliest(), Some(base + Duration::from_millis(10)));
         assert_eq!(d.pop_expired(base + Duration::from_millis(9)), None);
         assert_eq!(d.pop_expired(base + Duration::from_millis(10)), Some(2));
         assert_eq!(d.pop_expired(base + Duration::from_millis(10)), None);
@@ -110,10 +117,14 @@ mod tests {
         let mut d = Deadlines::new();
         d.arm(7u32, Some(base + Duration::from_millis(5)));
         d.arm(7, Some(base + Duration::from_millis(50)));
-        assert_eq!(d.pop_expired(base + Duration::from_millis(10)), None, "old deadline is stale");
-        assert_eq!(d.next(), Some(base + Duration::from_millis(50)));
+        assert_eq!(
+            d.pop_expired(base + Duration::from_millis(10)),
+            None,
+            "old deadline is stale"
+        );
+        assert_eq!(d.earliest(), Some(base + Duration::from_millis(50)));
         d.arm(7, None);
-        assert_eq!(d.next(), None);
+        assert_eq!(d.earliest(), None);
         assert_eq!(d.pop_expired(base + Duration::from_secs(9)), None);
     }
 
@@ -125,7 +136,11 @@ mod tests {
             d.arm(i % 3, Some(base + Duration::from_micros(i)));
         }
         assert_eq!(d.len(), 3);
-        assert!(d.heap.len() <= 64 * 4 + 4, "heap has {} entries", d.heap.len());
+        assert!(
+            d.heap.len() <= 64 * 4 + 4,
+            "heap has {} entries",
+            d.heap.len()
+        );
         let mut popped = Vec::new();
         while let Some(k) = d.pop_expired(base + Duration::from_secs(1)) {
             popped.push(k);

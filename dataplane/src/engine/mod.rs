@@ -24,7 +24,12 @@ mod purity {
             ("session.rs", include_str!("session.rs")),
             ("steering.rs", include_str!("steering.rs")),
         ];
-        let banned = ["glommio", "std::net", concat!("Instant", "::now"), concat!("SystemTime", "::now")];
+        let banned = [
+            "glommio",
+            "std::net",
+            concat!("Instant", "::now"),
+            concat!("SystemTime", "::now"),
+        ];
         for (name, text) in files {
             // Tests may make a time origin; the engine code above them may not.
             let code = text.split("#[cfg(test)]").next().unwrap_or(text);

@@ -60,7 +60,11 @@ pub const CALL_ROOM_CAPACITY: usize = 2;
 
 impl<K: Copy + Eq> RoomTable<K> {
     pub fn new(default_capacity: usize) -> Self {
-        Self { rooms: Slab::new(), by_name: HashMap::new(), default_capacity }
+        Self {
+            rooms: Slab::new(),
+            by_name: HashMap::new(),
+            default_capacity,
+        }
     }
 
     pub fn capacity_for(&self, name: &str) -> usize {
@@ -71,7 +75,11 @@ impl<K: Copy + Eq> RoomTable<K> {
         }
     }
 
-    pub fn join(&mut self, name: &str, member: Member<K>) -> Result<MembershipChange<K>, JoinError> {
+    pub fn join(
+        &mut self,
+        name: &str,
+        member: Member<K>,
+    ) -> Result<MembershipChange<K>, JoinError> {
         let capacity = self.capacity_for(name);
         let id = match self.by_name.get(name) {
             Some(id) => *id,
@@ -152,12 +160,20 @@ mod tests {
     use super::*;
 
     fn member(key: u32) -> Member<u32> {
-        Member { key, fingerprint: format!("fp{key}"), alias: Some(format!("alias{key}")) }
+        Member {
+            key,
+            fingerprint: format!("fp{key}"),
+            alias: Some(format!("alias{key}")),
+        }
     }
 
     fn count_of(update: &SignalMessage) -> u32 {
         match update {
-            SignalMessage::RoomUpdate { count, participants, .. } => {
+            SignalMessage::RoomUpdate {
+                count,
+                participants,
+                ..
+            } => {
                 assert_eq!(*count as usize, participants.len());
                 *count
             }
@@ -183,7 +199,9 @@ mod tests {
         assert_eq!(c.room, a);
         assert_eq!(count_of(&c.update), 2);
         assert_eq!(c.recipients, vec![1, 2]);
-        let SignalMessage::RoomUpdate { participants, .. } = &c.update else { unreachable!() };
+        let SignalMessage::RoomUpdate { participants, .. } = &c.update else {
+            unreachable!()
+        };
         assert_eq!(participants[1].fingerprint, "fp2");
         assert_eq!(participants[1].alias.as_deref(), Some("alias2"));
     }
@@ -194,7 +212,10 @@ mod tests {
         let id = t.join("a", member(1)).unwrap().room;
         t.join("a", member(2)).unwrap();
         let c = t.leave(id, 1).unwrap();
-        assert_eq!((count_of(&c.update), c.recipients.clone(), c.closed), (1, vec![2], false));
+        assert_eq!(
+            (count_of(&c.update), c.recipients.clone(), c.closed),
+            (1, vec![2], false)
+        );
         assert_eq!(t.leave(id, 1), None, "not a member any more");
         let c = t.leave(id, 2).unwrap();
         assert!(c.closed);
@@ -210,8 +231,14 @@ mod tests {
         let a = t.join("a", member(1)).unwrap().room;
         let b = t.join("b", member(2)).unwrap().room;
         assert_ne!(a, b);
-        assert_eq!(t.members(a).iter().map(|m| m.key).collect::<Vec<_>>(), vec![1]);
-        assert_eq!(t.members(b).iter().map(|m| m.key).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(
+            t.members(a).iter().map(|m| m.key).collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(
+            t.members(b).iter().map(|m| m.key).collect::<Vec<_>>(),
+            vec![2]
+        );
         assert_eq!(t.participant_count(), 2);
     }
 

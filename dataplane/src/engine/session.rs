@@ -30,7 +30,9 @@ impl AuthGate {
     }
 
     pub fn with_tokens(tokens: impl IntoIterator<Item = String>) -> Self {
-        Self { tokens: Some(tokens.into_iter().collect()) }
+        Self {
+            tokens: Some(tokens.into_iter().collect()),
+        }
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -91,9 +93,9 @@ impl Rejection {
     /// The typed Hangup the relay sends before closing.
     pub fn hangup(self) -> SignalMessage {
         SignalMessage::hangup(match self {
-            Self::ProtocolVersion => {
-                HangupReason::ProtocolVersionMismatch { server_supported: vec![PROTOCOL_VERSION] }
-            }
+            Self::ProtocolVersion => HangupReason::ProtocolVersionMismatch {
+                server_supported: vec![PROTOCOL_VERSION],
+            },
             Self::AuthMissing | Self::AuthInvalid => HangupReason::Declined,
             Self::RoomFull => HangupReason::Busy,
             Self::Timeout => HangupReason::Timeout,
@@ -110,7 +112,11 @@ pub enum Outcome {
     /// Send this message on a new stream.
     Reply(SignalMessage),
     /// The offer is valid: send `answer`, then join the room.
-    Join { answer: SignalMessage, fingerprint: String, alias: Option<String> },
+    Join {
+        answer: SignalMessage,
+        fingerprint: String,
+        alias: Option<String>,
+    },
     /// Send the rejection's Hangup, then close the connection.
     Reject(Rejection),
     /// The participant hung up: leave the room and close normally.
@@ -126,8 +132,15 @@ pub struct Session {
 impl Session {
     /// A session for a connection accepted at `now`; it must join within `timeout`.
     pub fn new(gate: &AuthGate, now: Instant, timeout: Duration) -> Self {
-        let state = if gate.is_enabled() { State::AwaitingAuth } else { State::AwaitingOffer };
-        Self { state, deadline: now + timeout }
+        let state = if gate.is_enabled() {
+            State::AwaitingAuth
+        } else {
+            State::AwaitingOffer
+        };
+        Self {
+            state,
+            deadline: now + timeout,
+        }
     }
 
     pub fn state(&self) -> State {
@@ -186,13 +199,21 @@ impl Session {
                 Outcome::Leave
             }
             (State::Joined, SignalMessage::Ping { timestamp_ms, .. }) => {
-                Outcome::Reply(SignalMessage::Pong { version: default_signal_version(), timestamp_ms })
+                Outcome::Reply(SignalMessage::Pong {
+                    version: default_signal_version(),
+                    timestamp_ms,
+                })
             }
             (State::Joined, _) | (State::Closed, _) => Outcome::Nothing,
         }
     }
 
-    fn on_offer(&mut self, offer: SignalMessage, relay: &Identity, relay_ephemeral: [u8; 32]) -> Outcome {
+    fn on_offer(
+        &mut self,
+        offer: SignalMessage,
+        relay: &Identity,
+        relay_ephemeral: [u8; 32],
+    ) -> Outcome {
         let SignalMessage::CallOffer {
             identity_pub,
             ephemeral_pub,
@@ -267,7 +288,10 @@ mod tests {
     }
 
     fn token(t: &str) -> SignalMessage {
-        SignalMessage::AuthToken { version: 1, token: t.into() }
+        SignalMessage::AuthToken {
+            version: 1,
+            token: t.into(),
+        }
     }
 
     #[test]
@@ -277,18 +301,40 @@ mod tests {
         assert_eq!(s.state(), State::AwaitingOffer);
         let caller = Identity::from_secret([1; 32]);
         let out = s.on_signal(offer(&caller, 2, false), &gate, &relay(), [11; 32]);
-        let Outcome::Join { answer, fingerprint, alias } = out else { panic!("{out:?}") };
+        let Outcome::Join {
+            answer,
+            fingerprint,
+            alias,
+        } = out
+        else {
+            panic!("{out:?}")
+        };
         assert_eq!(fingerprint, caller.fingerprint());
         assert_eq!(alias.as_deref(), Some("alice"));
-        let SignalMessage::CallAnswer { identity_pub, ephemeral_pub, signature, chosen_profile, video_codec, .. } =
-            answer
+        let SignalMessage::CallAnswer {
+            identity_pub,
+            ephemeral_pub,
+            signature,
+            chosen_profile,
+            video_codec,
+            ..
+        } = answer
         else {
             panic!("not an answer")
         };
         assert_eq!(identity_pub, relay().public());
-        assert!(identity::verify_handshake(&identity_pub, &ephemeral_pub, ANSWER_CONTEXT, &signature));
+        assert!(identity::verify_handshake(
+            &identity_pub,
+            &ephemeral_pub,
+            ANSWER_CONTEXT,
+            &signature
+        ));
         assert_eq!(chosen_profile, QualityProfile::GOOD);
-        assert_eq!(video_codec, Some(CodecId::H265Main), "first of the caller's list");
+        assert_eq!(
+            video_codec,
+            Some(CodecId::H265Main),
+            "first of the caller's list"
+        );
         assert_eq!(s.state(), State::Joined);
         assert_eq!(s.poll_timeout(), None, "joined sessions have no deadline");
     }
@@ -297,12 +343,19 @@ mod tests {
     fn protocol_version_1_is_rejected_with_typed_hangup() {
         let gate = AuthGate::open();
         let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
-        let out = s.on_signal(offer(&Identity::from_secret([1; 32]), 1, false), &gate, &relay(), [0; 32]);
+        let out = s.on_signal(
+            offer(&Identity::from_secret([1; 32]), 1, false),
+            &gate,
+            &relay(),
+            [0; 32],
+        );
         assert_eq!(out, Outcome::Reject(Rejection::ProtocolVersion));
         assert_eq!(s.state(), State::Closed);
         assert_eq!(
             Rejection::ProtocolVersion.hangup(),
-            SignalMessage::hangup(HangupReason::ProtocolVersionMismatch { server_supported: vec![2] })
+            SignalMessage::hangup(HangupReason::ProtocolVersionMismatch {
+                server_supported: vec![2]
+            })
         );
     }
 
@@ -310,7 +363,12 @@ mod tests {
     fn bad_signature_is_rejected() {
         let gate = AuthGate::open();
         let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
-        let out = s.on_signal(offer(&Identity::from_secret([1; 32]), 2, true), &gate, &relay(), [0; 32]);
+        let out = s.on_signal(
+            offer(&Identity::from_secret([1; 32]), 2, true),
+            &gate,
+            &relay(),
+            [0; 32],
+        );
         assert_eq!(out, Outcome::Reject(Rejection::BadSignature));
         assert_eq!(s.state(), State::Closed);
     }
@@ -328,20 +386,37 @@ mod tests {
         );
 
         let mut wrong = Session::new(&gate, origin(), Duration::from_secs(10));
-        assert_eq!(wrong.on_signal(token("nope"), &gate, &relay(), [0; 32]), Outcome::Reject(Rejection::AuthInvalid));
+        assert_eq!(
+            wrong.on_signal(token("nope"), &gate, &relay(), [0; 32]),
+            Outcome::Reject(Rejection::AuthInvalid)
+        );
         assert_eq!(wrong.state(), State::Closed);
 
         let mut good = Session::new(&gate, origin(), Duration::from_secs(10));
-        assert_eq!(good.on_signal(token("secret"), &gate, &relay(), [0; 32]), Outcome::Nothing);
+        assert_eq!(
+            good.on_signal(token("secret"), &gate, &relay(), [0; 32]),
+            Outcome::Nothing
+        );
         assert_eq!(good.state(), State::AwaitingOffer);
-        assert!(matches!(good.on_signal(offer(&caller, 2, false), &gate, &relay(), [0; 32]), Outcome::Join { .. }));
+        assert!(matches!(
+            good.on_signal(offer(&caller, 2, false), &gate, &relay(), [0; 32]),
+            Outcome::Join { .. }
+        ));
     }
 
     #[test]
     fn non_offer_before_join_is_rejected() {
         let gate = AuthGate::open();
         let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
-        let out = s.on_signal(SignalMessage::Ping { version: 1, timestamp_ms: 1 }, &gate, &relay(), [0; 32]);
+        let out = s.on_signal(
+            SignalMessage::Ping {
+                version: 1,
+                timestamp_ms: 1,
+            },
+            &gate,
+            &relay(),
+            [0; 32],
+        );
         assert_eq!(out, Outcome::Reject(Rejection::UnexpectedMessage));
     }
 
@@ -353,7 +428,10 @@ mod tests {
         assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(10)));
         assert_eq!(s.on_timeout(t0 + Duration::from_millis(9_999)), None);
         assert_eq!(s.state(), State::AwaitingOffer);
-        assert_eq!(s.on_timeout(t0 + Duration::from_secs(10)), Some(Rejection::Timeout));
+        assert_eq!(
+            s.on_timeout(t0 + Duration::from_secs(10)),
+            Some(Rejection::Timeout)
+        );
         assert_eq!(s.state(), State::Closed);
         assert_eq!(s.poll_timeout(), None);
     }
@@ -362,13 +440,40 @@ mod tests {
     fn joined_session_answers_ping_and_leaves_on_hangup() {
         let gate = AuthGate::open();
         let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
-        s.on_signal(offer(&Identity::from_secret([1; 32]), 2, false), &gate, &relay(), [0; 32]);
-        assert_eq!(
-            s.on_signal(SignalMessage::Ping { version: 1, timestamp_ms: 42 }, &gate, &relay(), [0; 32]),
-            Outcome::Reply(SignalMessage::Pong { version: 1, timestamp_ms: 42 })
+        s.on_signal(
+            offer(&Identity::from_secret([1; 32]), 2, false),
+            &gate,
+            &relay(),
+            [0; 32],
         );
-        assert_eq!(s.on_signal(SignalMessage::Reflect, &gate, &relay(), [0; 32]), Outcome::Nothing);
-        assert_eq!(s.on_signal(SignalMessage::hangup(HangupReason::Normal), &gate, &relay(), [0; 32]), Outcome::Leave);
+        assert_eq!(
+            s.on_signal(
+                SignalMessage::Ping {
+                    version: 1,
+                    timestamp_ms: 42
+                },
+                &gate,
+                &relay(),
+                [0; 32]
+            ),
+            Outcome::Reply(SignalMessage::Pong {
+                version: 1,
+                timestamp_ms: 42
+            })
+        );
+        assert_eq!(
+            s.on_signal(SignalMessage::Reflect, &gate, &relay(), [0; 32]),
+            Outcome::Nothing
+        );
+        assert_eq!(
+            s.on_signal(
+                SignalMessage::hangup(HangupReason::Normal),
+                &gate,
+                &relay(),
+                [0; 32]
+            ),
+            Outcome::Leave
+        );
         assert_eq!(s.state(), State::Closed);
     }
 
@@ -381,6 +486,9 @@ mod tests {
         let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
         s.on_closed();
         assert_eq!(s.state(), State::Closed);
-        assert_eq!(Rejection::RoomFull.hangup(), SignalMessage::hangup(HangupReason::Busy));
+        assert_eq!(
+            Rejection::RoomFull.hangup(),
+            SignalMessage::hangup(HangupReason::Busy)
+        );
     }
 }

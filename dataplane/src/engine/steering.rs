@@ -19,7 +19,9 @@ pub const CID_LEN: usize = 16;
 pub fn owner_of(room: &str, shards: u16) -> ShardId {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let hash = room.bytes().fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    let hash = room
+        .bytes()
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
     ShardId(u16::try_from(hash % u64::from(shards.max(1))).unwrap_or(0))
 }
 
@@ -57,11 +59,11 @@ const RET_A: u16 = 0x16; // BPF_RET | BPF_A
 pub fn reuseport_program(shards: u16) -> [BpfInsn; 7] {
     let insn = |code, jt, jf, k| BpfInsn { code, jt, jf, k };
     [
-        insn(LDB_ABS, 0, 0, 0),    // A = packet[0]
-        insn(JSET_K, 0, 2, 0x80),  // long header? next : +2
-        insn(LDB_ABS, 0, 0, 6),    // long: A = first DCID byte
-        insn(JA, 0, 0, 1),         // skip the short-header load
-        insn(LDB_ABS, 0, 0, 1),    // short: A = first DCID byte
+        insn(LDB_ABS, 0, 0, 0),   // A = packet[0]
+        insn(JSET_K, 0, 2, 0x80), // long header? next : +2
+        insn(LDB_ABS, 0, 0, 6),   // long: A = first DCID byte
+        insn(JA, 0, 0, 1),        // skip the short-header load
+        insn(LDB_ABS, 0, 0, 1),   // short: A = first DCID byte
         insn(MOD_K, 0, 0, u32::from(shards.max(1))),
         insn(RET_A, 0, 0, 0),
     ]
@@ -100,13 +102,25 @@ mod tests {
                 let cid = cid_for_shard(ShardId(shard), shards, [0xAB; CID_LEN]);
                 let mut short = vec![0x40];
                 short.extend_from_slice(&cid);
-                assert_eq!(run(&prog, &short), u32::from(shard), "short header, {shards} shards");
+                assert_eq!(
+                    run(&prog, &short),
+                    u32::from(shard),
+                    "short header, {shards} shards"
+                );
                 let mut long = vec![0xC0, 0, 0, 0, 1, CID_LEN as u8];
                 long.extend_from_slice(&cid);
-                assert_eq!(run(&prog, &long), u32::from(shard), "long header, {shards} shards");
+                assert_eq!(
+                    run(&prog, &long),
+                    u32::from(shard),
+                    "long header, {shards} shards"
+                );
             }
         }
-        assert_eq!(run(&reuseport_program(2), &[0xC0, 0, 0]), 0, "truncated packet");
+        assert_eq!(
+            run(&reuseport_program(2), &[0xC0, 0, 0]),
+            0,
+            "truncated packet"
+        );
     }
 
     #[test]
@@ -136,6 +150,9 @@ mod tests {
         assert!(per_shard.iter().all(|n| *n > 60), "{per_shard:?}");
         // Pinned values: a change of hash would move rooms between shards across upgrades.
         assert_eq!(owner_of("default", 2), owner_of("default", 2));
-        assert_eq!(owner_of("", 1_000), ShardId((0xcbf2_9ce4_8422_2325u64 % 1000) as u16));
+        assert_eq!(
+            owner_of("", 1_000),
+            ShardId((0xcbf2_9ce4_8422_2325u64 % 1000) as u16)
+        );
     }
 }
