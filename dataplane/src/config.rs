@@ -1,0 +1,205 @@
+//! The relay's configuration: a TOML file (every key optional, unknown keys rejected with the
+//! file and key named) and command-line overrides on top.
+
+use crate::relay::{Pinning, RelayOptions};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// UDP address the relay listens on.
+    pub listen: SocketAddr,
+    /// Number of shards; 0 = one per CPU this process may run on.
+    pub shards: u16,
+    /// Pin shards to CPUs: "auto" (when there are enough CPUs), "on" or "off".
+    pub pin: Pinning,
+    /// The relay seed file (created on first start); the TLS certificate is written beside it.
+    pub identity: PathBuf,
+    /// env_logger filter, e.g. "info" or "switchyard_dataplane=debug".
+    pub log_level: String,
+    /// Directory of the per-port lock file; default $RUNTIME_DIRECTORY or a temp folder.
+    pub lock_dir: Option<PathBuf>,
+    pub auth: AuthConfig,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// When non-empty, clients must send one of these in an AuthToken before their CallOffer.
+    pub tokens: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Participants per group room (`call-*` rooms always hold two).
+    pub room_capacity: usize,
+    pub max_connections_per_shard: usize,
+    /// A connection must complete the join handshake within this time.
+    pub handshake_timeout_ms: u64,
+    /// QUIC idle timeout.
+    pub idle_timeout_ms: u64,
+    /// Datagrams quiche may queue per connection and direction; beyond it forwards drop.
+    pub datagram_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            room_capacity: 100,
+            max_connections_per_shard: 10_000,
+            handshake_timeout_ms: 10_000,
+            idle_timeout_ms: 30_000,
+            datagram_queue: 1024,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 4433)),
+            shards: 0,
+            pin: Pinning::Auto,
+            identity: default_identity_path(),
+            log_level: "info".into(),
+            lock_dir: None,
+            auth: AuthConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// `~/.wzp/relay-identity`, where WZP relays keep their seed.
+pub fn default_identity_path() -> PathBuf {
+    std::env::var_os("HOME")
+        .map_or_else(|| PathBuf::from("."), PathBuf::from)
+        .join(".wzp")
+        .join("relay-identity")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.shards > 256 {
+            return Err(ConfigError::Invalid(format!(
+                "shards = {}: at most 256",
+                self.shards
+            )));
+        }
+        if self.limits.room_capacity < 2 {
+            return Err(ConfigError::Invalid(
+                "limits.room_capacity must be at least 2".into(),
+            ));
+        }
+        if self.limits.datagram_queue == 0 || self.limits.max_connections_per_shard == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.datagram_queue and max_connections_per_shard must be positive".into(),
+            ));
+        }
+        if self.auth.tokens.iter().any(String::is_empty) {
+            return Err(ConfigError::Invalid(
+                "auth.tokens must not contain an empty token".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn relay_options(&self) -> RelayOptions {
+        let mut o = RelayOptions::new(self.listen, self.identity.clone());
+        o.shards = (self.shards > 0).then_some(self.shards);
+        o.pinning = self.pin;
+        o.auth_tokens = self.auth.tokens.clone();
+        o.room_capacity = self.limits.room_capacity;
+        o.max_connections_per_shard = self.limits.max_connections_per_shard;
+        o.handshake_timeout = Duration::from_millis(self.limits.handshake_timeout_ms);
+        o.idle_timeout = Duration::from_millis(self.limits.idle_timeout_ms);
+        o.datagram_queue = self.limits.datagram_queue;
+        o.lock_dir = self.lock_dir.clone();
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::from_toml("", Path::new("relay.toml")).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.listen.port(), 4433);
+    }
+
+    #[test]
+    fn keys_parse_into_options() {
+        let c = Config::from_toml(
+            "listen = \"127.0.0.1:5000\"\nshards = 2\npin = \"off\"\n[auth]\ntokens = [\"t1\"]\n[limits]\nroom_capacity = 8\n",
+            Path::new("relay.toml"),
+        )
+        .unwrap();
+        let o = c.relay_options();
+        assert_eq!(
+            (o.listen.port(), o.shards, o.pinning, o.room_capacity),
+            (5000, Some(2), Pinning::Off, 8)
+        );
+        assert_eq!(o.auth_tokens, vec!["t1".to_string()]);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_file_and_the_key() {
+        let err = Config::from_toml(
+            "listen = \"0.0.0.0:1\"\nshardz = 2\n",
+            Path::new("/etc/switchyard/relay.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("/etc/switchyard/relay.toml"), "{err}");
+        assert!(err.contains("shardz"), "{err}");
+        let err = Config::from_toml("[limits]\nroom_cap = 3\n", Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("room_cap"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        assert!(Config::from_toml("shards = 300", Path::new("r.toml")).is_err());
+        assert!(Config::from_toml("[limits]\nroom_capacity = 1", Path::new("r.toml")).is_err());
+        assert!(Config::from_toml("[auth]\ntokens = [\"\"]", Path::new("r.toml")).is_err());
+        assert!(Config::from_toml("listen = \"nonsense\"", Path::new("r.toml")).is_err());
+    }
+}
