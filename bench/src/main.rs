@@ -1,0 +1,150 @@
+//! `switchyard-loadgen`: R rooms x P real WZP v2 QUIC clients against a relay, then a table,
+//! optionally a JSON summary and an `.hgrm` latency distribution.
+
+use clap::Parser;
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switchyard_bench::media::Profile;
+use switchyard_bench::report::{hgrm, process_cpu_seconds, summarize, table};
+use switchyard_bench::run::{run, Progress, RunConfig};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchyard-loadgen",
+    version,
+    about = "Load generator for WZP v2 relays: real QUIC clients, real handshakes"
+)]
+struct Args {
+    /// Relay address.
+    #[arg(long, default_value = "127.0.0.1:4433")]
+    relay: SocketAddr,
+    /// Number of rooms.
+    #[arg(long, default_value_t = 20)]
+    rooms: u32,
+    /// Participants per room.
+    #[arg(long, default_value_t = 4)]
+    participants: u32,
+    /// Media profile.
+    #[arg(long, value_enum, default_value_t = Profile::Audio)]
+    profile: Profile,
+    /// Seconds of media (after everyone has joined).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Executor threads for the clients.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Room names are PREFIX-0, PREFIX-1, ...
+    #[arg(long, default_value = "room")]
+    room_prefix: String,
+    /// AuthToken to present when the relay has the gate on.
+    #[arg(long)]
+    auth_token: Option<String>,
+    /// Relay process id: report its CPU time per delivered datagram.
+    #[arg(long)]
+    relay_pid: Option<u32>,
+    /// Write a JSON summary here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the latency distribution (HdrHistogram .hgrm text, milliseconds) here.
+    #[arg(long)]
+    hgrm: Option<PathBuf>,
+    /// Seed for identities, payload sizes and silence.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn main() -> std::process::ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let args = Args::parse();
+    if !(0.1..=3600.0).contains(&args.duration) {
+        eprintln!("--duration must be between 0.1 and 3600 seconds");
+        return std::process::ExitCode::from(2);
+    }
+    let mut config = RunConfig::new(
+        args.relay,
+        args.rooms,
+        args.participants,
+        args.profile,
+        Duration::from_secs_f64(args.duration),
+    );
+    config.workers = args.workers;
+    config.room_prefix = args.room_prefix.clone();
+    config.auth_token = args.auth_token.clone();
+    config.seed = args.seed;
+
+    let progress = Arc::new(Progress::default());
+    let cpu_before = args.relay_pid.and_then(process_cpu_seconds);
+    let started = Instant::now();
+    let worker = {
+        let config = config.clone();
+        let progress = Arc::clone(&progress);
+        std::thread::spawn(move || run(&config, progress))
+    };
+    let total = u64::from(args.rooms * args.participants);
+    // A live line on a terminal; one line a second otherwise (logs, CI).
+    let live = std::io::stderr().is_terminal();
+    let mut ticks = 0u32;
+    while !worker.is_finished() {
+        std::thread::sleep(Duration::from_millis(250));
+        ticks += 1;
+        if !live && !ticks.is_multiple_of(4) {
+            continue;
+        }
+        eprint!(
+            "{}[{:5.1}s] joined {}/{}  sent {}  delivered {}   {}",
+            if live { "\r" } else { "" },
+            started.elapsed().as_secs_f64(),
+            progress.joined.load(Ordering::Relaxed),
+            total,
+            progress.sent.load(Ordering::Relaxed),
+            progress.delivered.load(Ordering::Relaxed),
+            if live { "" } else { "\n" },
+        );
+        let _ = std::io::stderr().flush();
+    }
+    eprintln!();
+    let results = match worker.join() {
+        Ok(r) => r,
+        Err(_) => {
+            eprintln!("load generator thread panicked");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let cpu_after = args.relay_pid.and_then(process_cpu_seconds);
+    for r in results.iter().filter(|r| r.error.is_some() || !r.joined) {
+        eprintln!(
+            "participant {} (room {}): joined={} quic_established={} phase={:?} error={:?} close={:?} hangup={:?}",
+            r.index, r.room, r.joined, r.quic_established, r.final_phase, r.error, r.peer_error, r.hangup
+        );
+    }
+    let (mut summary, hist) = summarize(&config, &results, config.duration);
+    if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
+        summary.relay_cpu_s = Some(b - a);
+        summary.relay_cpu_us_per_delivered =
+            (summary.delivered > 0).then(|| (b - a) * 1e6 / summary.delivered as f64);
+    }
+    println!("{}", table(&summary));
+    if let Some(path) = &args.json {
+        match serde_json::to_string_pretty(&summary) {
+            Ok(text) => {
+                if let Err(e) = std::fs::write(path, text) {
+                    eprintln!("{}: {e}", path.display());
+                }
+            }
+            Err(e) => eprintln!("JSON summary: {e}"),
+        }
+    }
+    if let Some(path) = &args.hgrm {
+        if let Err(e) = std::fs::write(path, hgrm(&hist)) {
+            eprintln!("{}: {e}", path.display());
+        }
+    }
+    if summary.joined < summary.participants {
+        return std::process::ExitCode::FAILURE;
+    }
+    std::process::ExitCode::SUCCESS
+}
