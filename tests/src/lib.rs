@@ -1,0 +1,55 @@
+//! Helpers for the end-to-end tests: an in-process relay on a loopback port with a fresh
+//! identity, and load-generator runs against it. Every test uses at least 2 shards.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_bench::media::Profile;
+use switchyard_bench::run::{run, ParticipantResult, Progress, RunConfig};
+use switchyard_dataplane::relay::{self, Pinning, RelayHandle, RelayOptions};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh identity path under the system temp dir.
+pub fn temp_identity(tag: &str) -> PathBuf {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("switchyard-e2e-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join("relay-identity")
+}
+
+/// Options for a 2-shard relay on 127.0.0.1 (kernel-chosen port), shards unpinned.
+pub fn relay_options(tag: &str) -> RelayOptions {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let mut options = RelayOptions::new(
+        "127.0.0.1:0".parse().expect("literal address"),
+        temp_identity(tag),
+    );
+    options.shards = Some(2);
+    options.pinning = Pinning::Off;
+    options
+}
+
+pub fn start(options: RelayOptions) -> RelayHandle {
+    relay::start(options).expect("relay starts")
+}
+
+/// A load-generator configuration against `relay`, short and deterministic.
+pub fn load(relay: &RelayHandle, rooms: u32, participants: u32, media: Duration) -> RunConfig {
+    let mut c = RunConfig::new(relay.local_addr, rooms, participants, Profile::Audio, media);
+    c.join_timeout = Duration::from_secs(10);
+    c.drain = Duration::from_millis(600);
+    c
+}
+
+pub fn run_load(config: &RunConfig) -> Vec<ParticipantResult> {
+    run(config, Arc::new(Progress::default()))
+}
+
+/// Waits for the relay's counters to reflect everything up to now.
+pub fn counters(relay: &mut RelayHandle) -> switchyard_controlplane::RelaySnapshot {
+    relay
+        .fresh_snapshot(Duration::from_secs(5))
+        .expect("every shard reports its counters")
+}
