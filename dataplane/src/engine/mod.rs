@@ -4,12 +4,14 @@
 //! an engine file names glommio, `std::net`, or a clock read.
 //!
 //! - [`deadlines`]: the one timer structure per shard (earliest deadline across connections).
+//! - [`forward`]: the fan-out of one datagram to the other members of its room.
 //! - [`rooms`]: room membership and fan-out targets; builds RoomUpdate on join and leave.
 //! - [`session`]: the join handshake of one connection (auth gate, CallOffer, CallAnswer).
 //! - [`steering`]: which shard owns a room, connection IDs that name their shard, and the
 //!   classic BPF program that lets the kernel deliver packets to that shard.
 
 pub mod deadlines;
+pub mod forward;
 pub mod rooms;
 pub mod session;
 pub mod steering;
@@ -20,6 +22,7 @@ mod purity {
     fn engines_do_no_io_and_read_no_clock() {
         let files = [
             ("deadlines.rs", include_str!("deadlines.rs")),
+            ("forward.rs", include_str!("forward.rs")),
             ("rooms.rs", include_str!("rooms.rs")),
             ("session.rs", include_str!("session.rs")),
             ("steering.rs", include_str!("steering.rs")),

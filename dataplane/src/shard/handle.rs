@@ -3,6 +3,7 @@
 
 use super::conn::{Conn, PendingClose, Purpose, MAX_HELD_INITIALS, MAX_OPEN_SIGNAL_STREAMS};
 use super::{Redirected, Shard};
+use crate::engine::forward::fan_out;
 use crate::engine::rooms::{JoinError, Member, MembershipChange};
 use crate::engine::session::{Outcome, Rejection, Session};
 use crate::engine::steering::{cid_for_shard, owner_of, shard_of_cid, CID_LEN};
@@ -452,25 +453,22 @@ impl Shard {
                 counters.media_dropped[DropReason::NotJoined.index()] += 1;
                 continue;
             };
-            for member in rooms.members(room) {
-                if member.key == key {
-                    continue;
-                }
-                let Some(target) = conns.get_mut(member.key) else {
-                    continue;
+            let out = fan_out(rooms.members(room), key, |receiver| {
+                let Some(target) = conns.get_mut(receiver) else {
+                    return false;
                 };
-                match target.quic.dgram_send(data) {
-                    Ok(()) => {
-                        counters.media_datagrams_forwarded += 1;
-                        counters.media_bytes_forwarded += len as u64;
-                        if !target.touched {
-                            target.touched = true;
-                            touched.push(member.key);
-                        }
-                    }
-                    Err(_) => counters.forward_queue_full += 1,
+                if target.quic.dgram_send(data).is_err() {
+                    return false;
                 }
-            }
+                if !target.touched {
+                    target.touched = true;
+                    touched.push(receiver);
+                }
+                true
+            });
+            counters.media_datagrams_forwarded += u64::from(out.queued);
+            counters.media_bytes_forwarded += u64::from(out.queued) * len as u64;
+            counters.forward_queue_full += u64::from(out.dropped);
         }
     }
 
