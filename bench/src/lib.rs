@@ -5,8 +5,10 @@
 //! - [`stats`]: what one receiver observed.
 //! - [`run`]: R rooms x P participants, each a glommio task with its own UDP socket.
 //! - [`report`]: summary, table, JSON and `.hgrm` output.
+//! - [`forwarding`]: the relay's in-process forwarding path, for the criterion benches.
 
 pub mod client;
+pub mod forwarding;
 pub mod media;
 pub mod report;
 pub mod run;
