@@ -196,6 +196,24 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_parses_and_lists_every_key() {
+        let text = include_str!("../../scripts/relay.example.toml");
+        let c = Config::from_toml(text, Path::new("scripts/relay.example.toml")).unwrap();
+        assert_eq!(
+            c.identity,
+            PathBuf::from("/var/lib/switchyard/relay-identity")
+        );
+        let printed = toml::to_string(&Config::default()).unwrap();
+        for line in printed
+            .lines()
+            .filter(|l| l.contains(" = ") && !l.starts_with("lock_dir"))
+        {
+            let key = line.split(" = ").next().unwrap();
+            assert!(text.contains(key), "example lacks {key}");
+        }
+    }
+
+    #[test]
     fn invalid_values_are_refused() {
         assert!(Config::from_toml("shards = 300", Path::new("r.toml")).is_err());
         assert!(Config::from_toml("[limits]\nroom_capacity = 1", Path::new("r.toml")).is_err());
