@@ -79,17 +79,27 @@ fn main() -> std::process::ExitCode {
     let progress = Arc::new(Progress::default());
     let cpu_before = args.relay_pid.and_then(process_cpu_seconds);
     let started = Instant::now();
-    let worker = {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    {
         let config = config.clone();
         let progress = Arc::clone(&progress);
-        std::thread::spawn(move || run(&config, progress))
-    };
+        std::thread::spawn(move || {
+            let _ = done_tx.send(run(&config, progress));
+        });
+    }
     let total = u64::from(args.rooms * args.participants);
     // A live line on a terminal; one line a second otherwise (logs, CI).
     let live = std::io::stderr().is_terminal();
     let mut ticks = 0u32;
-    while !worker.is_finished() {
-        std::thread::sleep(Duration::from_millis(250));
+    let results = loop {
+        match done_rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(results) => break results,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                eprintln!("load generator thread panicked");
+                return std::process::ExitCode::FAILURE;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
         ticks += 1;
         if !live && !ticks.is_multiple_of(4) {
             continue;
@@ -105,15 +115,8 @@ fn main() -> std::process::ExitCode {
             if live { "" } else { "\n" },
         );
         let _ = std::io::stderr().flush();
-    }
-    eprintln!();
-    let results = match worker.join() {
-        Ok(r) => r,
-        Err(_) => {
-            eprintln!("load generator thread panicked");
-            return std::process::ExitCode::FAILURE;
-        }
     };
+    eprintln!();
     let cpu_after = args.relay_pid.and_then(process_cpu_seconds);
     for r in results.iter().filter(|r| r.error.is_some() || !r.joined) {
         eprintln!(
