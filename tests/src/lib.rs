@@ -53,3 +53,36 @@ pub fn counters(relay: &mut RelayHandle) -> switchyard_controlplane::RelaySnapsh
         .fresh_snapshot(Duration::from_secs(5))
         .expect("every shard reports its counters")
 }
+
+/// Every participant joined and received, intact and once, every datagram its room peers sent.
+pub fn assert_everyone_got_everything(results: &[ParticipantResult]) {
+    for r in results {
+        assert!(
+            r.joined,
+            "participant {} did not join: {:?} {:?}",
+            r.index, r.error, r.peer_error
+        );
+        let expected: u64 = results
+            .iter()
+            .filter(|o| o.room == r.room && o.index != r.index)
+            .map(|o| o.sent)
+            .sum();
+        assert_eq!(
+            r.stats.delivered, expected,
+            "participant {} lost media",
+            r.index
+        );
+        assert_eq!(
+            (
+                r.stats.duplicates,
+                r.stats.misrouted,
+                r.stats.own_echo,
+                r.stats.corrupted,
+                r.stats.foreign
+            ),
+            (0, 0, 0, 0, 0),
+            "participant {} got datagrams it should not have",
+            r.index
+        );
+    }
+}

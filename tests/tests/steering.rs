@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_dataplane::engine::steering::{owner_of, CID_LEN};
-use switchyard_tests::{counters, load, relay_options, run_load, start};
+use switchyard_tests::{
+    assert_everyone_got_everything, counters, load, relay_options, run_load, start,
+};
 
 #[test]
 fn first_packet_on_the_wrong_shard_still_joins_and_owner_forwards_everything() {
@@ -23,21 +25,7 @@ fn first_packet_on_the_wrong_shard_still_joins_and_owner_forwards_everything() {
         plan.client.initial_dcid = Some(dcid);
     }));
     let results = run_load(&config);
-    for r in &results {
-        assert!(
-            r.joined,
-            "participant {} did not join: {:?}",
-            r.index, r.peer_error
-        );
-        assert_eq!(
-            r.stats.delivered,
-            results
-                .iter()
-                .filter(|o| o.room == r.room && o.index != r.index)
-                .map(|o| o.sent)
-                .sum::<u64>()
-        );
-    }
+    assert_everyone_got_everything(&results);
 
     let snap = counters(&mut relay);
     for shard in 0..shards {
