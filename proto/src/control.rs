@@ -62,6 +62,8 @@ pub struct ShardCounters {
     pub initials_redirected_out: u64,
     /// Initials another shard passed to this one.
     pub initials_redirected_in: u64,
+    /// Connections forgotten before their ClientHello completed (timeout, too many datagrams).
+    pub initials_abandoned: u64,
     /// Packets passed on because they still carried an ID of another shard.
     pub packets_passed_on: u64,
     /// Cross-shard messages dropped because the target's inbox was full.
@@ -96,18 +98,17 @@ impl ShardCounters {
         self.media_dropped.iter().sum()
     }
 
-    /// Adds every field of `other` into `self` (for relay-wide aggregates).
+    /// Adds every field of `other` into `self` (for relay-wide aggregates). The destructuring
+    /// is exhaustive, so a new counter cannot be left out of the sum.
     pub fn accumulate(&mut self, other: &ShardCounters) {
-        macro_rules! add {
-            ($($f:ident),*) => { $( self.$f += other.$f; )* };
-        }
-        add!(
+        let ShardCounters {
             udp_datagrams_in,
             udp_datagrams_out,
             udp_send_errors,
             unknown_connection_packets,
             initials_redirected_out,
             initials_redirected_in,
+            initials_abandoned,
             packets_passed_on,
             inbox_full_drops,
             connections_accepted,
@@ -122,24 +123,49 @@ impl ShardCounters {
             media_datagrams_forwarded,
             media_bytes_forwarded,
             forward_queue_full,
+            media_dropped,
             signal_messages_in,
             signal_messages_out,
+            signal_frame_errors,
             signal_send_queue_full,
             event_ring_drops,
             rooms,
-            participants
-        );
-        for (a, b) in self
-            .media_dropped
-            .iter_mut()
-            .zip(other.media_dropped.iter())
-        {
+            participants,
+        } = other;
+        self.udp_datagrams_in += udp_datagrams_in;
+        self.udp_datagrams_out += udp_datagrams_out;
+        self.udp_send_errors += udp_send_errors;
+        self.unknown_connection_packets += unknown_connection_packets;
+        self.initials_redirected_out += initials_redirected_out;
+        self.initials_redirected_in += initials_redirected_in;
+        self.initials_abandoned += initials_abandoned;
+        self.packets_passed_on += packets_passed_on;
+        self.inbox_full_drops += inbox_full_drops;
+        self.connections_accepted += connections_accepted;
+        self.connections_closed += connections_closed;
+        self.handshakes_completed += handshakes_completed;
+        self.handshakes_rejected += handshakes_rejected;
+        self.auth_rejected += auth_rejected;
+        self.version_rejected += version_rejected;
+        self.signature_rejected += signature_rejected;
+        self.room_full_rejected += room_full_rejected;
+        self.media_datagrams_in += media_datagrams_in;
+        self.media_datagrams_forwarded += media_datagrams_forwarded;
+        self.media_bytes_forwarded += media_bytes_forwarded;
+        self.forward_queue_full += forward_queue_full;
+        self.signal_messages_in += signal_messages_in;
+        self.signal_messages_out += signal_messages_out;
+        self.signal_send_queue_full += signal_send_queue_full;
+        self.event_ring_drops += event_ring_drops;
+        self.rooms += rooms;
+        self.participants += participants;
+        for (a, b) in self.media_dropped.iter_mut().zip(media_dropped.iter()) {
             *a += b;
         }
         for (a, b) in self
             .signal_frame_errors
             .iter_mut()
-            .zip(other.signal_frame_errors.iter())
+            .zip(signal_frame_errors.iter())
         {
             *a += b;
         }

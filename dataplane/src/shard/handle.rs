@@ -137,6 +137,8 @@ impl Shard {
         if !hello_done {
             let deadline = conn.sni_deadline;
             if conn.held_initials.len() >= MAX_HELD_INITIALS {
+                log::debug!("{from}: no complete ClientHello in {MAX_HELD_INITIALS} Initials");
+                self.counters.initials_abandoned += 1;
                 self.drop_unannounced(key);
             } else {
                 self.deadlines.arm(key, deadline);
@@ -478,6 +480,11 @@ impl Shard {
                 continue;
             };
             if conn.sni_deadline.is_some_and(|d| d <= now) {
+                log::debug!(
+                    "{}: ClientHello incomplete after {SNI_TIMEOUT:?}",
+                    conn.quic.trace_id()
+                );
+                self.counters.initials_abandoned += 1;
                 self.drop_unannounced(key);
                 continue;
             }
