@@ -1,6 +1,6 @@
 //! A connection whose ClientHello never completes: the relay sends nothing before it knows
-//! the SNI (so the connection could still move to its owner shard), forgets it after its
-//! timeout, and counts it. The same client's complete ClientHello is then served.
+//! the SNI (so the connection could still move to its owner shard), forgets it at the
+//! handshake deadline, and counts it. The same client's complete ClientHello is then served.
 
 use std::net::UdpSocket;
 use std::time::Duration;
@@ -9,7 +9,9 @@ use switchyard_tests::{counters, relay_options, start};
 
 #[test]
 fn half_a_client_hello_gets_no_reply_and_is_forgotten() {
-    let mut relay = start(relay_options("hello"));
+    let mut options = relay_options("hello");
+    options.handshake_timeout = Duration::from_secs(2);
+    let mut relay = start(options);
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let local = socket.local_addr().unwrap();
     let mut config = client_config().unwrap();

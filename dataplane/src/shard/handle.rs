@@ -21,8 +21,6 @@ const CLOSE_UNSUPPORTED: u64 = 0x107;
 const STREAM_FRAME_ERROR: u64 = 0x201;
 /// Time a Hangup gets to leave before the connection closes.
 const HANGUP_LINGER: Duration = Duration::from_millis(50);
-/// How long a connection may wait for the rest of its ClientHello.
-const SNI_TIMEOUT: Duration = Duration::from_secs(3);
 const VERSION_TEXT: &[u8] = concat!("switchyard ", env!("CARGO_PKG_VERSION")).as_bytes();
 
 impl Shard {
@@ -95,7 +93,9 @@ impl Shard {
         let session = Session::new(&self.auth, now, self.settings.handshake_timeout);
         let mut conn = Conn::new(quic, session, Purpose::AwaitingSni);
         conn.cids = vec![scid.clone(), client_dcid.clone()];
-        conn.sni_deadline = Some(now + SNI_TIMEOUT);
+        // A client retransmits the parts of a lost ClientHello one PTO at a time: give the
+        // parts as long as the whole handshake has.
+        conn.sni_deadline = Some(now + self.settings.handshake_timeout);
         let key = self.conns.insert(conn);
         self.by_cid.insert(scid, key);
         self.by_cid.insert(client_dcid, key);
@@ -481,7 +481,7 @@ impl Shard {
             };
             if conn.sni_deadline.is_some_and(|d| d <= now) {
                 log::debug!(
-                    "{}: ClientHello incomplete after {SNI_TIMEOUT:?}",
+                    "{}: ClientHello still incomplete at the handshake deadline",
                     conn.quic.trace_id()
                 );
                 self.counters.initials_abandoned += 1;

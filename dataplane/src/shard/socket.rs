@@ -28,9 +28,12 @@ pub fn bind_group(addr: SocketAddr, shards: u16) -> io::Result<(Vec<Socket>, Soc
     for _ in 0..shards.max(1) {
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_reuse_port(true)?;
-        // Best effort: the kernel caps these at net.core.{r,w}mem_max without CAP_NET_ADMIN.
-        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
-        let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+        set_buffer(&socket, libc::SO_RCVBUFFORCE, SOCKET_BUFFER, |s| {
+            s.set_recv_buffer_size(SOCKET_BUFFER)
+        });
+        set_buffer(&socket, libc::SO_SNDBUFFORCE, SOCKET_BUFFER, |s| {
+            s.set_send_buffer_size(SOCKET_BUFFER)
+        });
         socket.bind(&SockAddr::from(bound))?;
         if bound.port() == 0 {
             bound = socket
@@ -44,6 +47,31 @@ pub fn bind_group(addr: SocketAddr, shards: u16) -> io::Result<(Vec<Socket>, Soc
         attach_steering(first.as_raw_fd(), shards)?;
     }
     Ok((sockets, bound))
+}
+
+/// Sizes a socket buffer: the FORCE option passes net.core.{r,w}mem_max when the process
+/// has CAP_NET_ADMIN; otherwise the plain option, which the kernel caps. Best effort: a
+/// small buffer loses datagrams under bursts (QUIC recovers), it does not stop the relay.
+fn set_buffer(
+    socket: &Socket,
+    force: libc::c_int,
+    bytes: usize,
+    plain: impl Fn(&Socket) -> io::Result<()>,
+) {
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `value` is a live c_int for the duration of the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            force,
+            (&value as *const libc::c_int).cast(),
+            u32::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(0),
+        )
+    };
+    if rc != 0 {
+        let _ = plain(socket);
+    }
 }
 
 fn attach_steering(fd: RawFd, shards: u16) -> io::Result<()> {
@@ -328,6 +356,13 @@ mod tests {
             0,
             "empty socket does not block"
         );
+    }
+
+    #[test]
+    fn socket_buffers_are_raised() {
+        let (sockets, _) = bind_group("127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        // The kernel reports double the requested size; without privileges it caps at rmem_max.
+        assert!(sockets[0].recv_buffer_size().unwrap() >= 200 * 1024);
     }
 
     #[test]
