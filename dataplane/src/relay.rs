@@ -289,17 +289,4 @@ impl RelayHandle {
         }
         self.control.stop();
     }
-
-    /// Blocks until the shards exit (after a Shutdown directive).
-    pub fn wait(mut self) {
-        for e in self.executors.drain(..) {
-            let _ = e.join();
-        }
-        self.control.stop();
-    }
-
-    /// Sends Shutdown to every shard without waiting.
-    pub fn request_shutdown(&self) {
-        self.control.broadcast(Directive::Shutdown);
-    }
 }

@@ -169,10 +169,6 @@ impl Conn {
         completed
     }
 
-    pub fn has_pending_signals(&self) -> bool {
-        !self.outbox.is_empty()
-    }
-
     /// The earliest time something must happen on this connection.
     pub fn next_deadline(&self) -> Option<Instant> {
         [

@@ -165,14 +165,21 @@ impl Shard {
 
     /// Forgets a connection that never sent anything (passed on, or never completed).
     fn drop_unannounced(&mut self, key: usize) {
+        self.forget(key);
+    }
+
+    /// Removes a connection, its deadline and every ID that maps to it.
+    fn forget(&mut self, key: usize) -> bool {
         self.deadlines.arm(key, None);
-        if let Some(conn) = self.conns.try_remove(key) {
-            for cid in &conn.cids {
-                if self.by_cid.get(cid) == Some(&key) {
-                    self.by_cid.remove(cid);
-                }
+        let Some(conn) = self.conns.try_remove(key) else {
+            return false;
+        };
+        for cid in &conn.cids {
+            if self.by_cid.get(cid) == Some(&key) {
+                self.by_cid.remove(cid);
             }
         }
+        true
     }
 
     fn pass_on(&mut self, owner: ShardId, data: &[u8], from: SocketAddr, initial: bool) {
@@ -227,7 +234,7 @@ impl Shard {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if conn.started || !conn.quic.is_established() {
+        if conn.started || conn.purpose == Purpose::AwaitingSni || !conn.quic.is_established() {
             return;
         }
         conn.started = true;
@@ -251,7 +258,7 @@ impl Shard {
                     b"service not offered by this relay",
                 );
             }
-            Purpose::AwaitingSni => conn.started = false,
+            Purpose::AwaitingSni => {}
         }
     }
 
@@ -379,14 +386,7 @@ impl Shard {
                 conn.fingerprint = Some(fingerprint.clone());
                 self.counters.handshakes_completed += 1;
                 self.send_signal(key, &answer);
-                self.announce(&change);
-                let event = ShardEvent::Joined {
-                    shard: self.id,
-                    room: room_name,
-                    fingerprint,
-                    participants: u32::try_from(change.participants).unwrap_or(u32::MAX),
-                };
-                self.rings.events.push(event);
+                self.announce(&change, room_name, fingerprint, true);
             }
             Err(JoinError::RoomFull) => {
                 let rejection = conn.session.on_join_refused();
@@ -395,10 +395,37 @@ impl Shard {
         }
     }
 
-    fn announce(&mut self, change: &MembershipChange<usize>) {
+    /// Sends the RoomUpdate of a membership change to the room and tells the control plane.
+    fn announce(
+        &mut self,
+        change: &MembershipChange<usize>,
+        room: String,
+        fingerprint: String,
+        joined: bool,
+    ) {
         for &recipient in &change.recipients {
             self.send_signal(recipient, &change.update);
         }
+        let (shard, participants) = (
+            self.id,
+            u32::try_from(change.participants).unwrap_or(u32::MAX),
+        );
+        let event = if joined {
+            ShardEvent::Joined {
+                shard,
+                room,
+                fingerprint,
+                participants,
+            }
+        } else {
+            ShardEvent::Left {
+                shard,
+                room,
+                fingerprint,
+                participants,
+            }
+        };
+        self.rings.events.push(event);
     }
 
     fn reject(&mut self, key: usize, rejection: Rejection, now: Instant) {
@@ -511,25 +538,14 @@ impl Shard {
         };
         let name = self.rooms.name(room).map(str::to_owned).unwrap_or_default();
         if let Some(change) = self.rooms.leave(room, key) {
-            self.announce(&change);
-            let event = ShardEvent::Left {
-                shard: self.id,
-                room: name,
-                fingerprint,
-                participants: u32::try_from(change.participants).unwrap_or(u32::MAX),
-            };
-            self.rings.events.push(event);
+            self.announce(&change, name, fingerprint, false);
         }
     }
 
-    pub(super) fn remove_conn(&mut self, key: usize, _now: Instant) {
+    /// Removes a closed connection: it leaves its room first.
+    pub(super) fn remove_conn(&mut self, key: usize) {
         self.leave_room(key);
-        if let Some(conn) = self.conns.try_remove(key) {
-            for cid in &conn.cids {
-                if self.by_cid.get(cid) == Some(&key) {
-                    self.by_cid.remove(cid);
-                }
-            }
+        if self.forget(key) {
             self.counters.connections_closed += 1;
         }
     }

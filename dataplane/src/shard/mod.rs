@@ -152,7 +152,7 @@ impl Shard {
         loop {
             let now = Instant::now();
             self.fire_deadlines(now);
-            self.flush(now).await;
+            self.flush().await;
             if let Some(since) = self.stopping {
                 if self.conns.is_empty() || now.duration_since(since) > SHUTDOWN_GRACE {
                     self.report_counters();
@@ -251,7 +251,7 @@ impl Shard {
 
     /// Sends what every touched connection has to send, re-arms its deadline, and reaps the
     /// connections that closed.
-    async fn flush(&mut self, now: Instant) {
+    async fn flush(&mut self) {
         let touched = std::mem::take(&mut self.touched);
         for &key in &touched {
             let Some(conn) = self.conns.get_mut(key) else {
@@ -283,8 +283,7 @@ impl Shard {
             let deadline = conn.next_deadline();
             let closed = conn.quic.is_closed();
             if closed {
-                self.deadlines.arm(key, None);
-                self.remove_conn(key, now);
+                self.remove_conn(key);
             } else {
                 self.deadlines.arm(key, deadline);
             }
