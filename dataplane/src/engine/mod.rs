@@ -5,6 +5,11 @@
 //!
 //! - [`deadlines`]: the one timer structure per shard (earliest deadline across connections).
 //! - [`forward`]: the fan-out of one datagram to the other members of its room.
+//! - [`keyframes`]: the keyframe cache of a room, replayed to late joiners.
+//! - [`layers`]: simulcast layer selection per receiver, with hysteresis and switches at
+//!   keyframes.
+//! - [`pli`]: PictureLossIndication dedup and flood bounds.
+//! - [`room_media`]: the video state a room owns (cache, PLI gate, simulcast).
 //! - [`rooms`]: room membership and fan-out targets; builds RoomUpdate on join and leave.
 //! - [`session`]: the join handshake of one connection (auth gate, CallOffer, CallAnswer).
 //! - [`steering`]: which shard owns a room, connection IDs that name their shard, and the
@@ -12,6 +17,10 @@
 
 pub mod deadlines;
 pub mod forward;
+pub mod keyframes;
+pub mod layers;
+pub mod pli;
+pub mod room_media;
 pub mod rooms;
 pub mod session;
 pub mod steering;
@@ -23,6 +32,10 @@ mod purity {
         let files = [
             ("deadlines.rs", include_str!("deadlines.rs")),
             ("forward.rs", include_str!("forward.rs")),
+            ("keyframes.rs", include_str!("keyframes.rs")),
+            ("layers.rs", include_str!("layers.rs")),
+            ("pli.rs", include_str!("pli.rs")),
+            ("room_media.rs", include_str!("room_media.rs")),
             ("rooms.rs", include_str!("rooms.rs")),
             ("session.rs", include_str!("session.rs")),
             ("steering.rs", include_str!("steering.rs")),

@@ -4,9 +4,16 @@
 //! The packet path calls [`RoomTable::members`] with a [`RoomId`] the connection already
 //! holds: no name lookup, no allocation. Join and leave allocate (names, the update message);
 //! they happen once per participant, not per packet.
+//!
+//! Each room owns its [`RoomMedia`] (keyframe cache, PLI gate, simulcast layers): a leave
+//! purges the leaver's part of it, and the close drops it, returning the cache bytes to the
+//! shard's [`CacheLedger`].
 
+use crate::engine::keyframes::CacheLedger;
+use crate::engine::room_media::RoomMedia;
 use slab::Slab;
 use std::collections::HashMap;
+use std::hash::Hash;
 use switchyard_proto::signal::{default_signal_version, RoomParticipant, SignalMessage};
 
 /// Index of a room in its shard's table; valid until the room closes.
@@ -26,6 +33,7 @@ struct Room<K> {
     name: String,
     capacity: usize,
     members: Vec<Member<K>>,
+    media: RoomMedia<K>,
 }
 
 /// Why a join was refused.
@@ -58,7 +66,7 @@ pub struct RoomTable<K> {
 /// Direct-call rooms (`call-<id>`) hold the caller and the callee only.
 pub const CALL_ROOM_CAPACITY: usize = 2;
 
-impl<K: Copy + Eq> RoomTable<K> {
+impl<K: Copy + Eq + Hash> RoomTable<K> {
     pub fn new(default_capacity: usize) -> Self {
         Self {
             rooms: Slab::new(),
@@ -88,6 +96,7 @@ impl<K: Copy + Eq> RoomTable<K> {
                     name: name.to_owned(),
                     capacity,
                     members: Vec::new(),
+                    media: RoomMedia::default(),
                 }));
                 self.by_name.insert(name.to_owned(), id);
                 id
@@ -101,17 +110,38 @@ impl<K: Copy + Eq> RoomTable<K> {
         Ok(Self::change(id, room, false))
     }
 
-    /// Removes `key`; `None` if it was not a member of `room`.
-    pub fn leave(&mut self, id: RoomId, key: K) -> Option<MembershipChange<K>> {
+    /// Removes `key` and everything it published; `None` if it was not a member of `room`.
+    pub fn leave(
+        &mut self,
+        id: RoomId,
+        key: K,
+        ledger: &mut CacheLedger,
+    ) -> Option<MembershipChange<K>> {
         let room = self.rooms.get_mut(id.0)?;
         let pos = room.members.iter().position(|m| m.key == key)?;
         room.members.remove(pos);
+        room.media.forget(key, ledger);
         if room.members.is_empty() {
-            let room = self.rooms.remove(id.0);
+            let mut room = self.rooms.remove(id.0);
+            room.media.clear(ledger);
             self.by_name.remove(&room.name);
             return Some(Self::change(id, &room, true));
         }
         Some(Self::change(id, room, false))
+    }
+
+    /// The members and the media state of a room, borrowed together for the packet path.
+    pub fn split_mut(&mut self, id: RoomId) -> Option<(&[Member<K>], &mut RoomMedia<K>)> {
+        self.rooms
+            .get_mut(id.0)
+            .map(|r| (r.members.as_slice(), &mut r.media))
+    }
+
+    /// Every room with its members and media state.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (RoomId, &[Member<K>], &mut RoomMedia<K>)> {
+        self.rooms
+            .iter_mut()
+            .map(|(id, r)| (RoomId(id), r.members.as_slice(), &mut r.media))
     }
 
     /// Every member of the room, in join order.
@@ -167,6 +197,10 @@ mod tests {
         }
     }
 
+    fn ledger() -> CacheLedger {
+        CacheLedger::new(1_000, 10_000)
+    }
+
     fn count_of(update: &SignalMessage) -> u32 {
         match update {
             SignalMessage::RoomUpdate {
@@ -211,13 +245,13 @@ mod tests {
         let mut t = RoomTable::new(10);
         let id = t.join("a", member(1)).unwrap().room;
         t.join("a", member(2)).unwrap();
-        let c = t.leave(id, 1).unwrap();
+        let c = t.leave(id, 1, &mut ledger()).unwrap();
         assert_eq!(
             (count_of(&c.update), c.recipients.clone(), c.closed),
             (1, vec![2], false)
         );
-        assert_eq!(t.leave(id, 1), None, "not a member any more");
-        let c = t.leave(id, 2).unwrap();
+        assert_eq!(t.leave(id, 1, &mut ledger()), None, "not a member any more");
+        let c = t.leave(id, 2, &mut ledger()).unwrap();
         assert!(c.closed);
         assert!(c.recipients.is_empty());
         assert_eq!(t.room_count(), 0);
@@ -252,5 +286,38 @@ mod tests {
         t.join("call-x", member(1)).unwrap();
         t.join("call-x", member(2)).unwrap();
         assert_eq!(t.join("call-x", member(3)), Err(JoinError::RoomFull));
+    }
+
+    #[test]
+    fn leave_purges_the_leaver_and_close_returns_every_cache_byte() {
+        use switchyard_proto::codec::{CodecId, MediaType};
+        use switchyard_proto::media::{Flags, MediaHeader};
+        let keyframe = |seq| MediaHeader {
+            flags: Flags::empty().with(Flags::KEYFRAME).with(Flags::FRAME_END),
+            media_type: MediaType::Video,
+            codec: CodecId::H264Baseline,
+            stream_id: 0,
+            fec_ratio: 0,
+            seq,
+            timestamp: 0,
+            fec_block: 0,
+        };
+        let mut ledger = ledger();
+        let mut t = RoomTable::new(10);
+        let id = t.join("a", member(1)).unwrap().room;
+        t.join("a", member(2)).unwrap();
+        for sender in [1, 2] {
+            let h = keyframe(sender);
+            let (_, media) = t.split_mut(id).unwrap();
+            media.keyframes.observe(sender, &h, &[7; 100], &mut ledger);
+        }
+        assert_eq!(ledger.bytes(), 200);
+        t.leave(id, 1, &mut ledger).unwrap();
+        assert_eq!(ledger.bytes(), 100, "the leaver's keyframe is gone at once");
+        let (_, media) = t.split_mut(id).unwrap();
+        let senders: Vec<u32> = media.keyframes.cached_streams().map(|k| k.sender).collect();
+        assert_eq!(senders, vec![2]);
+        assert!(t.leave(id, 2, &mut ledger).unwrap().closed);
+        assert_eq!(ledger.bytes(), 0, "the closed room gave every byte back");
     }
 }

@@ -121,6 +121,8 @@ pub enum Outcome {
     Reject(Rejection),
     /// The participant hung up: leave the room and close normally.
     Leave,
+    /// A receiver lost the picture of `stream_id`: ask that stream's publisher for a keyframe.
+    PictureLoss { stream_id: u8 },
 }
 
 #[derive(Debug)]
@@ -203,6 +205,9 @@ impl Session {
                     version: default_signal_version(),
                     timestamp_ms,
                 })
+            }
+            (State::Joined, SignalMessage::PictureLossIndication { stream_id, .. }) => {
+                Outcome::PictureLoss { stream_id }
             }
             (State::Joined, _) | (State::Closed, _) => Outcome::Nothing,
         }
@@ -437,7 +442,7 @@ mod tests {
     }
 
     #[test]
-    fn joined_session_answers_ping_and_leaves_on_hangup() {
+    fn joined_session_answers_ping_passes_pli_and_leaves_on_hangup() {
         let gate = AuthGate::open();
         let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
         s.on_signal(
@@ -465,6 +470,14 @@ mod tests {
             s.on_signal(SignalMessage::Reflect, &gate, &relay(), [0; 32]),
             Outcome::Nothing
         );
+        let pli = SignalMessage::PictureLossIndication {
+            version: 1,
+            stream_id: 2,
+        };
+        assert_eq!(
+            s.on_signal(pli.clone(), &gate, &relay(), [0; 32]),
+            Outcome::PictureLoss { stream_id: 2 }
+        );
         assert_eq!(
             s.on_signal(
                 SignalMessage::hangup(HangupReason::Normal),
@@ -475,6 +488,11 @@ mod tests {
             Outcome::Leave
         );
         assert_eq!(s.state(), State::Closed);
+        assert_eq!(
+            s.on_signal(pli, &gate, &relay(), [0; 32]),
+            Outcome::Nothing,
+            "no PLI after leaving"
+        );
     }
 
     #[test]
