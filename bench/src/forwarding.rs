@@ -1,7 +1,7 @@
 //! One shard's forwarding path in-process, without sockets, for the benches.
 //!
-//! - [`EngineRoom`]: the engine steps only: parse the header, fan out, copy the original
-//!   bytes into each receiver's bounded queue.
+//! - [`EngineRoom`]: the engine steps only: parse the header, keyframe cache and simulcast
+//!   registry, fan out, copy the original bytes into each receiver's bounded queue.
 //! - [`QuicRoom`]: the same with real quiche connections in memory: the relay side decrypts
 //!   the sender's packet, reads the datagram, parses, fans out with `dgram_send`, and encrypts
 //!   one packet per receiver. Clients are pumped too (ACKs keep the windows open), but
@@ -11,7 +11,9 @@ use crate::client::client_config;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use switchyard_dataplane::engine::forward::{fan_out, FanOut};
+use switchyard_dataplane::engine::forward::{forward_packet, FanOut, Packet};
+use switchyard_dataplane::engine::keyframes::{CacheLedger, DEFAULT_SHARD_CAP, DEFAULT_STREAM_CAP};
+use switchyard_dataplane::engine::layers::LayerPolicy;
 use switchyard_dataplane::engine::rooms::{Member, RoomId, RoomTable};
 use switchyard_dataplane::identity_store::tls_material;
 use switchyard_proto::datagram::InboundDatagram;
@@ -68,11 +70,37 @@ impl ReceiverQueue {
     }
 }
 
+/// The shard's per-packet room steps for a datagram member 0 sent: parse, then
+/// [`forward_packet`]. `None` when the datagram is refused.
+fn relay_step(
+    rooms: &mut RoomTable<usize>,
+    room: RoomId,
+    ledger: &mut CacheLedger,
+    datagram: &[u8],
+    deliver: impl FnMut(usize) -> bool,
+) -> Option<FanOut> {
+    let inbound = InboundDatagram::parse(datagram).ok()?;
+    let (members, media) = rooms.split_mut(room)?;
+    let packet = Packet {
+        sender: 0,
+        header: inbound.packet().map(|p| &p.header),
+        datagram,
+        now: Instant::now(),
+    };
+    let policy = LayerPolicy::default();
+    Some(forward_packet(members, media, ledger, &policy, packet, deliver).fan_out)
+}
+
+fn bench_ledger() -> CacheLedger {
+    CacheLedger::new(DEFAULT_STREAM_CAP, DEFAULT_SHARD_CAP)
+}
+
 /// A room of `fanout + 1` members on the engine alone.
 #[derive(Debug)]
 pub struct EngineRoom {
     rooms: RoomTable<usize>,
     room: RoomId,
+    ledger: CacheLedger,
     queues: Vec<ReceiverQueue>,
 }
 
@@ -92,19 +120,22 @@ impl EngineRoom {
         Self {
             rooms,
             room: room.unwrap_or_else(|| unreachable!("capacity fits every member")),
+            ledger: bench_ledger(),
             queues,
         }
     }
 
     /// Member 0 sends `datagram`.
     pub fn forward(&mut self, datagram: &[u8]) -> FanOut {
-        if InboundDatagram::parse(datagram).is_err() {
-            return FanOut::default();
-        }
         let queues = &mut self.queues;
-        let out = fan_out(self.rooms.members(self.room), 0, |k| {
-            queues.get_mut(k).is_some_and(|q| q.push(datagram))
-        });
+        let out = relay_step(
+            &mut self.rooms,
+            self.room,
+            &mut self.ledger,
+            datagram,
+            |k| queues.get_mut(k).is_some_and(|q| q.push(datagram)),
+        )
+        .unwrap_or_default();
         if queues.get(1).is_some_and(|q| q.len() > 512) {
             queues.iter_mut().for_each(ReceiverQueue::clear);
         }
@@ -145,6 +176,7 @@ pub struct QuicRoom {
     pairs: Vec<Pair>,
     rooms: RoomTable<usize>,
     room: RoomId,
+    ledger: CacheLedger,
     buf: Vec<u8>,
     dgram: Vec<u8>,
     client_addr: SocketAddr,
@@ -246,6 +278,7 @@ impl QuicRoom {
         Ok(Self {
             pairs,
             rooms,
+            ledger: bench_ledger(),
             room: room.ok_or("room join failed")?,
             buf,
             dgram: vec![0u8; 65_536],
@@ -262,6 +295,7 @@ impl QuicRoom {
             pairs,
             rooms,
             room,
+            ledger,
             buf,
             dgram,
             client_addr,
@@ -287,10 +321,7 @@ impl QuicRoom {
             .and_then(|p| p.server.dgram_recv(dgram).ok())
         {
             let data = dgram.get(..len).unwrap_or_default();
-            if InboundDatagram::parse(data).is_err() {
-                continue;
-            }
-            fan_out(rooms.members(*room), 0, |k| {
+            relay_step(rooms, *room, ledger, data, |k| {
                 pairs
                     .get_mut(k)
                     .is_some_and(|p| p.server.dgram_send(data).is_ok())
@@ -344,7 +375,8 @@ mod tests {
             room.forward(&packet()),
             FanOut {
                 queued: 4,
-                dropped: 0
+                dropped: 0,
+                skipped: 0
             }
         );
         assert_eq!(room.forward(b"junk"), FanOut::default());

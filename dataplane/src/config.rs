@@ -2,6 +2,7 @@
 //! file and key named) and command-line overrides on top.
 
 use crate::relay::{Pinning, RelayOptions};
+use crate::shard::settings::VideoSettings;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ pub struct Config {
     pub lock_dir: Option<PathBuf>,
     pub auth: AuthConfig,
     pub limits: Limits,
+    pub video: VideoConfig,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -59,6 +61,57 @@ impl Default for Limits {
     }
 }
 
+/// Keyframe cache, PLI and simulcast limits (the `[video]` table).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VideoConfig {
+    pub keyframe_cache_stream_bytes: usize,
+    pub keyframe_cache_shard_bytes: usize,
+    pub pli_window_ms: u64,
+    pub pli_per_participant_per_second: u32,
+    pub layer_high_kbps: u32,
+    pub layer_mid_kbps: u32,
+    pub layer_hysteresis_ms: u64,
+    pub layer_keyframe_wait_ms: u64,
+}
+
+impl Default for VideoConfig {
+    fn default() -> Self {
+        Self::from_settings(&VideoSettings::default())
+    }
+}
+
+impl VideoConfig {
+    fn from_settings(v: &VideoSettings) -> Self {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            keyframe_cache_stream_bytes: v.keyframe_stream_cap,
+            keyframe_cache_shard_bytes: v.keyframe_shard_cap,
+            pli_window_ms: ms(v.pli.window),
+            pli_per_participant_per_second: v.pli.per_second,
+            layer_high_kbps: v.layers.high_kbps,
+            layer_mid_kbps: v.layers.mid_kbps,
+            layer_hysteresis_ms: ms(v.layers.hysteresis),
+            layer_keyframe_wait_ms: ms(v.layers.keyframe_wait),
+        }
+    }
+
+    pub fn settings(&self) -> VideoSettings {
+        let mut v = VideoSettings {
+            keyframe_stream_cap: self.keyframe_cache_stream_bytes,
+            keyframe_shard_cap: self.keyframe_cache_shard_bytes,
+            ..VideoSettings::default()
+        };
+        v.pli.window = Duration::from_millis(self.pli_window_ms);
+        v.pli.per_second = self.pli_per_participant_per_second;
+        v.layers.high_kbps = self.layer_high_kbps;
+        v.layers.mid_kbps = self.layer_mid_kbps;
+        v.layers.hysteresis = Duration::from_millis(self.layer_hysteresis_ms);
+        v.layers.keyframe_wait = Duration::from_millis(self.layer_keyframe_wait_ms);
+        v
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -70,6 +123,7 @@ impl Default for Config {
             lock_dir: None,
             auth: AuthConfig::default(),
             limits: Limits::default(),
+            video: VideoConfig::default(),
         }
     }
 }
@@ -130,6 +184,18 @@ impl Config {
                 "limits.datagram_queue and max_connections_per_shard must be positive".into(),
             ));
         }
+        let v = &self.video;
+        if v.keyframe_cache_stream_bytes > v.keyframe_cache_shard_bytes {
+            return Err(ConfigError::Invalid(
+                "video.keyframe_cache_stream_bytes must not exceed keyframe_cache_shard_bytes"
+                    .into(),
+            ));
+        }
+        if v.pli_per_participant_per_second == 0 || v.layer_mid_kbps >= v.layer_high_kbps {
+            return Err(ConfigError::Invalid(
+                "video.pli_per_participant_per_second must be positive and layer_mid_kbps below layer_high_kbps".into(),
+            ));
+        }
         if self.auth.tokens.iter().any(String::is_empty) {
             return Err(ConfigError::Invalid(
                 "auth.tokens must not contain an empty token".into(),
@@ -149,6 +215,7 @@ impl Config {
         o.idle_timeout = Duration::from_millis(self.limits.idle_timeout_ms);
         o.datagram_queue = self.limits.datagram_queue;
         o.lock_dir = self.lock_dir.clone();
+        o.video = self.video.settings();
         o
     }
 }
@@ -177,6 +244,25 @@ mod tests {
             (5000, Some(2), Pinning::Off, 8)
         );
         assert_eq!(o.auth_tokens, vec!["t1".to_string()]);
+    }
+
+    #[test]
+    fn video_keys_reach_the_shard_settings() {
+        let c = Config::from_toml(
+            "[video]\nkeyframe_cache_stream_bytes = 1000\npli_window_ms = 50\nlayer_hysteresis_ms = 10\n",
+            Path::new("relay.toml"),
+        )
+        .unwrap();
+        let v = c.relay_options().video;
+        assert_eq!(v.keyframe_stream_cap, 1000);
+        assert_eq!(v.pli.window, Duration::from_millis(50));
+        assert_eq!(v.layers.hysteresis, Duration::from_millis(10));
+        assert_eq!(
+            v.layers.keyframe_wait,
+            Duration::from_millis(500),
+            "defaults stay"
+        );
+        assert_eq!(Config::default().video.settings(), VideoSettings::default());
     }
 
     #[test]
@@ -219,5 +305,15 @@ mod tests {
         assert!(Config::from_toml("[limits]\nroom_capacity = 1", Path::new("r.toml")).is_err());
         assert!(Config::from_toml("[auth]\ntokens = [\"\"]", Path::new("r.toml")).is_err());
         assert!(Config::from_toml("listen = \"nonsense\"", Path::new("r.toml")).is_err());
+        assert!(Config::from_toml(
+            "[video]\npli_per_participant_per_second = 0",
+            Path::new("r.toml")
+        )
+        .is_err());
+        assert!(Config::from_toml(
+            "[video]\nkeyframe_cache_shard_bytes = 10",
+            Path::new("r.toml")
+        )
+        .is_err());
     }
 }

@@ -5,7 +5,7 @@
 use crate::engine::session::AuthGate;
 use crate::identity_store::{self, RelayKeys, StoreError};
 use crate::port_lock::{self, PortLock, PortLockError};
-use crate::shard::settings::ShardSettings;
+use crate::shard::settings::{ShardSettings, VideoSettings};
 use crate::shard::socket::bind_group;
 use crate::shard::{Redirected, Shard, ShardRings};
 use glommio::{LocalExecutorBuilder, Placement};
@@ -53,6 +53,7 @@ pub struct RelayOptions {
     pub counters_interval: Duration,
     /// Where the per-port lock lives; `None` for [`port_lock::default_lock_dir`].
     pub lock_dir: Option<PathBuf>,
+    pub video: VideoSettings,
 }
 
 impl RelayOptions {
@@ -71,6 +72,7 @@ impl RelayOptions {
             datagram_queue: 1024,
             counters_interval: Duration::from_secs(1),
             lock_dir: None,
+            video: VideoSettings::default(),
         }
     }
 }
@@ -158,6 +160,7 @@ pub fn start(options: RelayOptions) -> Result<RelayHandle, StartError> {
         idle_timeout: options.idle_timeout,
         dgram_queue: options.datagram_queue,
         counters_interval: options.counters_interval,
+        video: options.video,
     };
 
     let n = usize::from(shards);

@@ -87,6 +87,36 @@ pub struct ShardCounters {
     pub signal_messages_out: u64,
     pub signal_frame_errors: [u64; FrameError::COUNT],
     pub signal_send_queue_full: u64,
+    /// Bytes held by the shard's keyframe caches now (pending frames included); a gauge.
+    pub keyframe_cache_bytes: u64,
+    /// Keyframes completed and cached (each replaces the stream's previous one).
+    pub keyframes_cached: u64,
+    /// Incomplete keyframes thrown away (a non-keyframe packet or a new keyframe came first).
+    pub keyframe_partials_discarded: u64,
+    /// Keyframes refused for exceeding the per-stream cap.
+    pub keyframes_over_stream_cap: u64,
+    /// Keyframes refused because the shard's caches were full.
+    pub keyframes_over_shard_cap: u64,
+    /// Cached keyframes sent to a joiner (one per stream per joiner).
+    pub keyframe_replays: u64,
+    /// Packets of those replays queued.
+    pub keyframe_replay_packets: u64,
+    /// Replay packets the joiner's datagram queue refused.
+    pub keyframe_replay_dropped: u64,
+    /// PictureLossIndication messages received from participants.
+    pub pli_received: u64,
+    /// PLIs sent to stream owners (from receivers, joiners and layer switches).
+    pub pli_forwarded: u64,
+    /// PLIs collapsed into one already sent within the dedup window.
+    pub pli_suppressed: u64,
+    /// PLIs dropped because the requester exceeded its rate.
+    pub pli_flood_dropped: u64,
+    /// PLIs for a stream nobody in the room publishes.
+    pub pli_no_owner: u64,
+    /// Simulcast switches carried out (at a keyframe of the new layer).
+    pub layer_switches: u64,
+    /// Copies not sent because the receiver gets another simulcast layer.
+    pub layer_filtered: u64,
     /// Events dropped because the ring to the control plane was full.
     pub event_ring_drops: u64,
     pub rooms: u64,
@@ -128,6 +158,21 @@ impl ShardCounters {
             signal_messages_out,
             signal_frame_errors,
             signal_send_queue_full,
+            keyframe_cache_bytes,
+            keyframes_cached,
+            keyframe_partials_discarded,
+            keyframes_over_stream_cap,
+            keyframes_over_shard_cap,
+            keyframe_replays,
+            keyframe_replay_packets,
+            keyframe_replay_dropped,
+            pli_received,
+            pli_forwarded,
+            pli_suppressed,
+            pli_flood_dropped,
+            pli_no_owner,
+            layer_switches,
+            layer_filtered,
             event_ring_drops,
             rooms,
             participants,
@@ -156,6 +201,21 @@ impl ShardCounters {
         self.signal_messages_in += signal_messages_in;
         self.signal_messages_out += signal_messages_out;
         self.signal_send_queue_full += signal_send_queue_full;
+        self.keyframe_cache_bytes += keyframe_cache_bytes;
+        self.keyframes_cached += keyframes_cached;
+        self.keyframe_partials_discarded += keyframe_partials_discarded;
+        self.keyframes_over_stream_cap += keyframes_over_stream_cap;
+        self.keyframes_over_shard_cap += keyframes_over_shard_cap;
+        self.keyframe_replays += keyframe_replays;
+        self.keyframe_replay_packets += keyframe_replay_packets;
+        self.keyframe_replay_dropped += keyframe_replay_dropped;
+        self.pli_received += pli_received;
+        self.pli_forwarded += pli_forwarded;
+        self.pli_suppressed += pli_suppressed;
+        self.pli_flood_dropped += pli_flood_dropped;
+        self.pli_no_owner += pli_no_owner;
+        self.layer_switches += layer_switches;
+        self.layer_filtered += layer_filtered;
         self.event_ring_drops += event_ring_drops;
         self.rooms += rooms;
         self.participants += participants;

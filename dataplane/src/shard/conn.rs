@@ -3,6 +3,7 @@
 
 use crate::engine::rooms::RoomId;
 use crate::engine::session::Session;
+use crate::shard::video::LossSample;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 use switchyard_proto::framing::{encode_frame, FrameReader};
@@ -90,6 +91,8 @@ pub struct Conn {
     pub held_initials: Vec<Vec<u8>>,
     /// Give up on a connection whose ClientHello never completes.
     pub sni_deadline: Option<Instant>,
+    /// quiche's sent and lost packet counts at the previous bandwidth estimate.
+    pub loss_sample: LossSample,
 }
 
 impl std::fmt::Debug for Conn {
@@ -124,6 +127,7 @@ impl Conn {
             pending_close: None,
             held_initials: Vec::new(),
             sni_deadline: None,
+            loss_sample: LossSample::default(),
         }
     }
 

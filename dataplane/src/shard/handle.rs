@@ -3,7 +3,7 @@
 
 use super::conn::{Conn, PendingClose, Purpose, MAX_HELD_INITIALS, MAX_OPEN_SIGNAL_STREAMS};
 use super::{Redirected, Shard};
-use crate::engine::forward::fan_out;
+use crate::engine::forward::{forward_packet, Packet};
 use crate::engine::rooms::{JoinError, Member, MembershipChange};
 use crate::engine::session::{Outcome, Rejection, Session};
 use crate::engine::steering::{cid_for_shard, owner_of, shard_of_cid, CID_LEN};
@@ -226,7 +226,7 @@ impl Shard {
     fn after_input(&mut self, key: usize, now: Instant) {
         self.start_if_established(key, now);
         self.read_signals(key, now);
-        self.forward_datagrams(key);
+        self.forward_datagrams(key, now);
         self.mark_touched(key);
     }
 
@@ -345,10 +345,11 @@ impl Shard {
                     let _ = conn.quic.close(true, 0, b"hangup");
                 }
             }
+            Outcome::PictureLoss { stream_id } => self.on_picture_loss(key, stream_id, now),
         }
     }
 
-    fn send_signal(&mut self, key: usize, msg: &SignalMessage) {
+    pub(super) fn send_signal(&mut self, key: usize, msg: &SignalMessage) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -386,6 +387,7 @@ impl Shard {
                 conn.fingerprint = Some(fingerprint.clone());
                 self.counters.handshakes_completed += 1;
                 self.send_signal(key, &answer);
+                self.replay_to_joiner(key, change.room, now);
                 self.announce(&change, room_name, fingerprint, true);
             }
             Err(JoinError::RoomFull) => {
@@ -453,16 +455,20 @@ impl Shard {
     }
 
     /// Media: every datagram the connection received goes, byte-identical, to every other
-    /// member of its room.
-    fn forward_datagrams(&mut self, key: usize) {
+    /// member of its room that takes its simulcast layer. The room's keyframe cache and
+    /// stream registry see it first, once.
+    fn forward_datagrams(&mut self, key: usize, now: Instant) {
         let Shard {
             conns,
             rooms,
+            ledger,
             dgram_buf,
             counters,
             touched,
+            settings,
             ..
         } = self;
+        let policy = &settings.video.layers;
         loop {
             let Some(conn) = conns.get_mut(key) else {
                 return;
@@ -474,15 +480,24 @@ impl Shard {
             let room = conn.room;
             counters.media_datagrams_in += 1;
             let data = dgram_buf.get(..len).unwrap_or_default();
-            if let Err(reason) = InboundDatagram::parse(data) {
-                counters.media_dropped[reason.index()] += 1;
-                continue;
-            }
-            let Some(room) = room else {
+            let inbound = match InboundDatagram::parse(data) {
+                Ok(d) => d,
+                Err(reason) => {
+                    counters.media_dropped[reason.index()] += 1;
+                    continue;
+                }
+            };
+            let Some((members, media)) = room.and_then(|r| rooms.split_mut(r)) else {
                 counters.media_dropped[DropReason::NotJoined.index()] += 1;
                 continue;
             };
-            let out = fan_out(rooms.members(room), key, |receiver| {
+            let packet = Packet {
+                sender: key,
+                header: inbound.packet().map(|p| &p.header),
+                datagram: data,
+                now,
+            };
+            let forwarded = forward_packet(members, media, ledger, policy, packet, |receiver| {
                 let Some(target) = conns.get_mut(receiver) else {
                     return false;
                 };
@@ -495,9 +510,12 @@ impl Shard {
                 }
                 true
             });
+            let out = forwarded.fan_out;
+            counters.layer_switches += u64::from(forwarded.layer_switches);
             counters.media_datagrams_forwarded += u64::from(out.queued);
             counters.media_bytes_forwarded += u64::from(out.queued) * len as u64;
             counters.forward_queue_full += u64::from(out.dropped);
+            counters.layer_filtered += u64::from(out.skipped);
         }
     }
 
@@ -537,7 +555,7 @@ impl Shard {
             return;
         };
         let name = self.rooms.name(room).map(str::to_owned).unwrap_or_default();
-        if let Some(change) = self.rooms.leave(room, key) {
+        if let Some(change) = self.rooms.leave(room, key, &mut self.ledger) {
             self.announce(&change, name, fingerprint, false);
         }
     }

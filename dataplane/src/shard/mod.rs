@@ -9,19 +9,23 @@
 //!     flush every touched connection into one send batch, sendmmsg it
 //!     wait: socket readable, or the next deadline, or 5 ms (inbox and directive polling)
 //!     drain the socket in recvmmsg batches, then the inbox from other shards, then directives
+//!     every 100 ms: video tick (bandwidth estimates -> simulcast layers, late keyframes)
 //! }
 //! ```
 //!
 //! Packet path: recvmmsg -> quiche recv -> drain datagrams -> parse the 16-byte header ->
-//! for every other member of the room: `dgram_send` of the original bytes -> after the batch,
-//! flush each touched connection once.
+//! keyframe cache and simulcast registry of the room -> for every other member of the room
+//! that takes this layer: `dgram_send` of the original bytes -> after the batch, flush each
+//! touched connection once.
 
 pub mod conn;
 mod handle;
 pub mod settings;
 pub mod socket;
+mod video;
 
 use crate::engine::deadlines::Deadlines;
+use crate::engine::keyframes::CacheLedger;
 use crate::engine::rooms::RoomTable;
 use crate::engine::session::AuthGate;
 use crate::identity::Identity;
@@ -77,6 +81,8 @@ pub struct Shard {
     conns: Slab<Conn>,
     by_cid: HashMap<quiche::ConnectionId<'static>, usize>,
     rooms: RoomTable<usize>,
+    /// Bytes and counts of every room's keyframe cache on this shard.
+    ledger: CacheLedger,
     deadlines: Deadlines<usize>,
     counters: ShardCounters,
     rings: ShardRings,
@@ -87,6 +93,7 @@ pub struct Shard {
     touched: Vec<usize>,
     generation: u64,
     next_report: Instant,
+    next_video_tick: Instant,
     stopping: Option<Instant>,
 }
 
@@ -131,6 +138,10 @@ impl Shard {
             conns: Slab::new(),
             by_cid: HashMap::new(),
             rooms: RoomTable::new(settings.room_capacity),
+            ledger: CacheLedger::new(
+                settings.video.keyframe_stream_cap,
+                settings.video.keyframe_shard_cap,
+            ),
             deadlines: Deadlines::new(),
             counters: ShardCounters::default(),
             rings,
@@ -141,6 +152,7 @@ impl Shard {
             touched: Vec::new(),
             generation: 0,
             next_report: now + settings.counters_interval,
+            next_video_tick: now + video::VIDEO_TICK,
             stopping: None,
             settings,
         })
@@ -173,6 +185,10 @@ impl Shard {
             self.drain_socket(now);
             self.drain_peers(now);
             self.drain_directives(now);
+            if now >= self.next_video_tick {
+                self.next_video_tick = now + video::VIDEO_TICK;
+                self.video_tick(now);
+            }
             if now >= self.next_report {
                 self.next_report = now + self.settings.counters_interval;
                 self.report_counters();
@@ -232,6 +248,12 @@ impl Shard {
         self.counters.rooms = self.rooms.room_count() as u64;
         self.counters.participants = self.rooms.participant_count() as u64;
         self.counters.event_ring_drops = self.rings.events.dropped();
+        let cache = self.ledger.stats;
+        self.counters.keyframe_cache_bytes = self.ledger.bytes() as u64;
+        self.counters.keyframes_cached = cache.keyframes_cached;
+        self.counters.keyframe_partials_discarded = cache.partials_discarded;
+        self.counters.keyframes_over_stream_cap = cache.over_stream_cap;
+        self.counters.keyframes_over_shard_cap = cache.over_shard_cap;
         let event = ShardEvent::Counters {
             shard: self.id,
             generation: self.generation,

@@ -1,6 +1,9 @@
 //! Everything a shard needs to build its own state inside its executor. Plain values that
 //! cross to the shard thread once, at start.
 
+use crate::engine::keyframes::{DEFAULT_SHARD_CAP, DEFAULT_STREAM_CAP};
+use crate::engine::layers::LayerPolicy;
+use crate::engine::pli::PliPolicy;
 use crate::engine::session::AuthGate;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,6 +23,29 @@ pub struct ShardSettings {
     /// Datagrams quiche may queue per connection, each direction.
     pub dgram_queue: usize,
     pub counters_interval: Duration,
+    pub video: VideoSettings,
+}
+
+/// Limits of the video features: keyframe cache, PLI gate, simulcast layer selection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VideoSettings {
+    /// Largest keyframe cached per stream, bytes.
+    pub keyframe_stream_cap: usize,
+    /// Every keyframe cache of one shard together, bytes.
+    pub keyframe_shard_cap: usize,
+    pub pli: PliPolicy,
+    pub layers: LayerPolicy,
+}
+
+impl Default for VideoSettings {
+    fn default() -> Self {
+        Self {
+            keyframe_stream_cap: DEFAULT_STREAM_CAP,
+            keyframe_shard_cap: DEFAULT_SHARD_CAP,
+            pli: PliPolicy::default(),
+            layers: LayerPolicy::default(),
+        }
+    }
 }
 
 impl ShardSettings {
