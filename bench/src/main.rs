@@ -52,6 +52,16 @@ struct Args {
     /// Write the latency distribution (HdrHistogram .hgrm text, milliseconds) here.
     #[arg(long)]
     hgrm: Option<PathBuf>,
+    /// The last N participants of every room join late (receive-only), and report their time
+    /// to first keyframe.
+    #[arg(long, default_value_t = 0)]
+    join_late: u32,
+    /// Seconds into the run at which late joiners connect (default: half the duration).
+    #[arg(long)]
+    join_late_after: Option<f64>,
+    /// Replay this H.264 Annex-B file as WZP video (implies --profile h264).
+    #[arg(long)]
+    h264: Option<PathBuf>,
     /// Seed for identities, payload sizes and silence.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -75,6 +85,35 @@ fn main() -> std::process::ExitCode {
     config.room_prefix = args.room_prefix.clone();
     config.auth_token = args.auth_token.clone();
     config.seed = args.seed;
+    if args.join_late >= args.participants {
+        eprintln!("--join-late must leave at least one participant joining on time");
+        return std::process::ExitCode::from(2);
+    }
+    config.join_late = args.join_late;
+    if let Some(after) = args.join_late_after {
+        if !(0.0..args.duration).contains(&after) {
+            eprintln!("--join-late-after must be within the duration");
+            return std::process::ExitCode::from(2);
+        }
+        config.join_late_after = Duration::from_secs_f64(after);
+    }
+    match (&args.h264, args.profile) {
+        (Some(path), _) => match switchyard_bench::annexb::load(path) {
+            Ok(units) => {
+                config.profile = Profile::H264;
+                config.h264 = Some(units);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return std::process::ExitCode::from(2);
+            }
+        },
+        (None, Profile::H264) => {
+            eprintln!("--profile h264 needs --h264 FILE");
+            return std::process::ExitCode::from(2);
+        }
+        (None, _) => {}
+    }
 
     let progress = Arc::new(Progress::default());
     let cpu_before = args.relay_pid.and_then(process_cpu_seconds);

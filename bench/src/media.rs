@@ -1,20 +1,30 @@
-//! Synthetic WZP media with measurement fields inside the (otherwise opaque) payload.
+//! WZP media with measurement fields inside the (otherwise opaque) payload.
 //!
-//! Payload layout: `sender:u32 BE | send_time_us:u32 BE | check:u32 BE | filler`. `check` is
+//! Payload layout: `sender:u32 BE | send_time_us:u32 BE | check:u32 BE | ...`. `check` is
 //! FNV-1a over the whole datagram with the check field zeroed, so a receiver detects any byte
-//! the relay changed. Silence frames are 12 to 16 bytes, which the layout fits.
+//! the relay changed. Silence frames are 12 to 16 bytes, which the layout fits. Video packets
+//! add `index:u16 BE | count:u16 BE` (the packet's place in its access unit), so a receiver
+//! knows when it holds a whole keyframe; the rest is filler or real H.264 bytes.
 
+use crate::annexb::AccessUnit;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::sync::Arc;
 use std::time::Duration;
 use switchyard_proto::codec::{CodecId, MediaType};
 use switchyard_proto::media::{Flags, MediaHeader, MediaPacket, QualityReport, HEADER_LEN};
 
 /// Bytes of measurement fields at the start of every payload.
 pub const MEASURE_LEN: usize = 12;
-/// Largest media datagram the video profile emits.
+/// Measurement fields of a video payload (with the packet's place in its access unit).
+pub const VIDEO_MEASURE_LEN: usize = 16;
+/// Largest media datagram the video profiles emit.
 pub const MAX_VIDEO_PACKET: usize = 1200;
 const CHECK_AT: usize = HEADER_LEN + 8;
+/// Access-unit bytes one video packet carries.
+const VIDEO_CHUNK: usize = MAX_VIDEO_PACKET - HEADER_LEN - VIDEO_MEASURE_LEN;
+/// Ticks between keyframes of the synthetic video profiles (2 s at 30 frames/s).
+const GOP_TICKS: u32 = 60;
 
 /// What a participant sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
@@ -23,6 +33,11 @@ pub enum Profile {
     Audio,
     /// H.264 at 30 frames/s, a keyframe every 2 s, packets of at most 1200 B.
     Video,
+    /// Three simulcast layers (stream_id 0/1/2: 150/600/2500 kbps; 15/30/30 frames/s),
+    /// keyframes every 2 s on every layer.
+    Simulcast,
+    /// A real H.264 Annex-B file (`--h264`), one access unit per 33 ms tick, looped.
+    H264,
 }
 
 impl Profile {
@@ -30,7 +45,30 @@ impl Profile {
     pub fn interval(self) -> Duration {
         match self {
             Self::Audio => Duration::from_millis(20),
-            Self::Video => Duration::from_micros(33_333),
+            Self::Video | Self::Simulcast | Self::H264 => Duration::from_micros(33_333),
+        }
+    }
+}
+
+/// One synthetic video stream: its own seq and timestamp, frame sizes per kind.
+#[derive(Debug, Clone)]
+struct SyntheticLayer {
+    stream_id: u8,
+    seq: u32,
+    /// Sends a frame every `every` ticks.
+    every: u32,
+    keyframe_bytes: (usize, usize),
+    delta_bytes: (usize, usize),
+}
+
+impl SyntheticLayer {
+    fn new(stream_id: u8, every: u32, keyframe: (usize, usize), delta: (usize, usize)) -> Self {
+        Self {
+            stream_id,
+            seq: 0,
+            every,
+            keyframe_bytes: keyframe,
+            delta_bytes: delta,
         }
     }
 }
@@ -44,6 +82,11 @@ pub struct MediaSource {
     tick: u32,
     silence_fraction: f64,
     rng: StdRng,
+    layers: Vec<SyntheticLayer>,
+    /// H.264 replay: the file's access units and the next one to send.
+    h264: Option<(Arc<[AccessUnit]>, usize)>,
+    /// A PictureLossIndication arrived: the next frame is a keyframe.
+    keyframe_asked: bool,
 }
 
 impl MediaSource {
@@ -51,6 +94,15 @@ impl MediaSource {
         let mut rng =
             StdRng::seed_from_u64(seed ^ u64::from(sender).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let silence_fraction = rng.gen_range(0.10..=0.40);
+        let layers = match profile {
+            Profile::Video => vec![SyntheticLayer::new(0, 1, (20_000, 30_000), (1_500, 4_000))],
+            Profile::Simulcast => vec![
+                SyntheticLayer::new(0, 2, (4_000, 6_000), (900, 1_400)),
+                SyntheticLayer::new(1, 1, (9_000, 12_000), (2_000, 3_000)),
+                SyntheticLayer::new(2, 1, (40_000, 55_000), (8_000, 12_000)),
+            ],
+            Profile::Audio | Profile::H264 => Vec::new(),
+        };
         Self {
             profile,
             sender,
@@ -58,7 +110,23 @@ impl MediaSource {
             tick: 0,
             silence_fraction,
             rng,
+            layers,
+            h264: None,
+            keyframe_asked: false,
         }
+    }
+
+    /// A source replaying `units` (profile H264), starting at the first keyframe.
+    pub fn h264(units: Arc<[AccessUnit]>, sender: u32, seed: u64) -> Self {
+        let mut s = Self::new(Profile::H264, sender, seed);
+        let first = units.iter().position(|u| u.keyframe).unwrap_or(0);
+        s.h264 = Some((units, first));
+        s
+    }
+
+    /// The publisher was asked for a keyframe: the next frame of every stream is one.
+    pub fn request_keyframe(&mut self) {
+        self.keyframe_asked = true;
     }
 
     /// The datagrams of the next tick (one audio frame, or one video frame's packets),
@@ -66,7 +134,8 @@ impl MediaSource {
     pub fn next_tick(&mut self, send_us: u32, out: &mut Vec<Vec<u8>>) {
         match self.profile {
             Profile::Audio => self.audio_frame(send_us, out),
-            Profile::Video => self.video_frame(send_us, out),
+            Profile::Video | Profile::Simulcast => self.synthetic_frames(send_us, out),
+            Profile::H264 => self.h264_frame(send_us, out),
         }
         self.tick = self.tick.wrapping_add(1);
     }
@@ -99,59 +168,119 @@ impl MediaSource {
             fec_block: u16::try_from(self.tick / 5 % 256).unwrap_or(0),
         };
         self.seq = self.seq.wrapping_add(1);
-        out.push(self.build(header, payload_len, quality, send_us));
+        let mut payload = vec![0u8; payload_len.max(MEASURE_LEN)];
+        self.rng.fill(&mut payload[MEASURE_LEN..]);
+        out.push(self.build(header, &mut payload, quality, send_us));
     }
 
-    fn video_frame(&mut self, send_us: u32, out: &mut Vec<Vec<u8>>) {
-        let keyframe = self.tick.is_multiple_of(60);
-        let frame_bytes: usize = if keyframe {
-            self.rng.gen_range(20_000..=30_000)
-        } else {
-            self.rng.gen_range(1_500..=4_000)
+    fn synthetic_frames(&mut self, send_us: u32, out: &mut Vec<Vec<u8>>) {
+        let forced = std::mem::take(&mut self.keyframe_asked);
+        let mut layers = std::mem::take(&mut self.layers);
+        for layer in &mut layers {
+            if !self.tick.is_multiple_of(layer.every) {
+                continue;
+            }
+            let keyframe = forced || self.tick.is_multiple_of(GOP_TICKS);
+            let (lo, hi) = if keyframe {
+                layer.keyframe_bytes
+            } else {
+                layer.delta_bytes
+            };
+            let len = self.rng.gen_range(lo..=hi);
+            let mut body = vec![0u8; len];
+            self.rng.fill(&mut body[..]);
+            let mut seq = layer.seq;
+            self.video_frame(layer.stream_id, &mut seq, &body, keyframe, send_us, out);
+            layer.seq = seq;
+        }
+        self.layers = layers;
+    }
+
+    fn h264_frame(&mut self, send_us: u32, out: &mut Vec<Vec<u8>>) {
+        let Some((units, next)) = self.h264.take() else {
+            return;
         };
-        let per_packet = MAX_VIDEO_PACKET - HEADER_LEN;
-        let packets = frame_bytes.div_ceil(per_packet);
-        let mut left = frame_bytes;
-        for i in 0..packets {
-            let payload_len = left.min(per_packet).max(MEASURE_LEN);
-            left = left.saturating_sub(per_packet);
+        let mut at = next % units.len().max(1);
+        if std::mem::take(&mut self.keyframe_asked) {
+            // Answer a PLI with the file's next IDR picture.
+            if let Some(k) = (0..units.len())
+                .map(|i| (at + i) % units.len())
+                .find(|i| units.get(*i).is_some_and(|u| u.keyframe))
+            {
+                at = k;
+            }
+        }
+        if let Some(unit) = units.get(at) {
+            let mut seq = self.seq;
+            self.video_frame(0, &mut seq, &unit.bytes, unit.keyframe, send_us, out);
+            self.seq = seq;
+        }
+        self.h264 = Some((units, at + 1));
+    }
+
+    /// One access unit as packets of at most [`MAX_VIDEO_PACKET`] bytes: KeyFrame on every
+    /// packet of a keyframe, FrameEnd on the last.
+    fn video_frame(
+        &mut self,
+        stream_id: u8,
+        seq: &mut u32,
+        body: &[u8],
+        keyframe: bool,
+        send_us: u32,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let chunks: Vec<&[u8]> = if body.is_empty() {
+            vec![&[][..]]
+        } else {
+            body.chunks(VIDEO_CHUNK).collect()
+        };
+        let count = u16::try_from(chunks.len()).unwrap_or(u16::MAX);
+        for (i, chunk) in chunks.iter().enumerate() {
             let mut flags = Flags::empty();
             if keyframe {
                 flags = flags.with(Flags::KEYFRAME);
             }
-            if i + 1 == packets {
+            if i + 1 == chunks.len() {
                 flags = flags.with(Flags::FRAME_END);
             }
             let header = MediaHeader {
                 flags,
                 media_type: MediaType::Video,
                 codec: CodecId::H264Baseline,
-                stream_id: 0,
+                stream_id,
                 fec_ratio: if keyframe { 50 } else { 10 },
-                seq: self.seq,
+                seq: *seq,
                 timestamp: self.tick.wrapping_mul(33),
                 fec_block: u16::try_from(self.tick % 65_536).unwrap_or(0),
             };
-            self.seq = self.seq.wrapping_add(1);
-            out.push(self.build(header, payload_len, None, send_us));
+            *seq = seq.wrapping_add(1);
+            let mut payload = Vec::with_capacity(VIDEO_MEASURE_LEN + chunk.len());
+            payload.resize(MEASURE_LEN, 0);
+            payload.extend_from_slice(&u16::try_from(i).unwrap_or(u16::MAX).to_be_bytes());
+            payload.extend_from_slice(&count.to_be_bytes());
+            payload.extend_from_slice(chunk);
+            out.push(self.build(header, &mut payload, None, send_us));
         }
     }
 
+    /// Fills in the measurement fields of `payload` and returns the whole datagram.
     fn build(
         &mut self,
         header: MediaHeader,
-        payload_len: usize,
+        payload: &mut [u8],
         quality: Option<QualityReport>,
         send_us: u32,
     ) -> Vec<u8> {
-        let mut payload = vec![0u8; payload_len.max(MEASURE_LEN)];
-        payload[..4].copy_from_slice(&self.sender.to_be_bytes());
-        payload[4..8].copy_from_slice(&send_us.to_be_bytes());
-        self.rng.fill(&mut payload[MEASURE_LEN..]);
+        if let Some(fields) = payload.get_mut(..8) {
+            fields[..4].copy_from_slice(&self.sender.to_be_bytes());
+            fields[4..8].copy_from_slice(&send_us.to_be_bytes());
+        }
         let mut datagram = Vec::with_capacity(HEADER_LEN + payload.len() + 4);
-        header.encode(&payload, quality, &mut datagram);
+        header.encode(payload, quality, &mut datagram);
         let check = checksum(&datagram);
-        datagram[CHECK_AT..CHECK_AT + 4].copy_from_slice(&check.to_be_bytes());
+        if let Some(field) = datagram.get_mut(CHECK_AT..CHECK_AT + 4) {
+            field.copy_from_slice(&check.to_be_bytes());
+        }
         datagram
     }
 }
@@ -178,6 +307,9 @@ pub struct Received {
     pub send_us: u32,
     /// The checksum matched: the bytes are exactly what the sender sent.
     pub intact: bool,
+    pub header: MediaHeader,
+    /// Video: the packet's index in its access unit and the unit's packet count.
+    pub part: Option<(u16, u16)>,
 }
 
 /// Reads the measurement fields; `None` if the datagram is not one of ours.
@@ -187,11 +319,19 @@ pub fn inspect(datagram: &[u8]) -> Option<Received> {
     let field = |at: usize| -> Option<u32> {
         Some(u32::from_be_bytes(p.get(at..at + 4)?.try_into().ok()?))
     };
+    let part = (packet.header.media_type == MediaType::Video)
+        .then(|| {
+            let word = field(MEASURE_LEN)?;
+            Some(((word >> 16) as u16, (word & 0xffff) as u16))
+        })
+        .flatten();
     Some(Received {
         sender: field(0)?,
         seq: packet.header.seq,
         send_us: field(4)?,
         intact: field(8)? == checksum(datagram),
+        header: packet.header,
+        part,
     })
 }
 
@@ -225,6 +365,86 @@ mod tests {
         let last = corrupted.len() - 1;
         corrupted[last] ^= 1;
         assert!(!inspect(&corrupted).unwrap().intact);
+    }
+
+    fn headers(out: &[Vec<u8>]) -> Vec<MediaHeader> {
+        out.iter()
+            .map(|d| MediaPacket::parse(d).unwrap().header)
+            .collect()
+    }
+
+    #[test]
+    fn simulcast_sends_three_layers_with_their_own_sequences() {
+        let mut src = MediaSource::new(Profile::Simulcast, 3, 1);
+        let mut first = Vec::new();
+        src.next_tick(0, &mut first);
+        let h = headers(&first);
+        for layer in 0..3u8 {
+            let packets: Vec<_> = h.iter().filter(|h| h.stream_id == layer).collect();
+            assert!(
+                !packets.is_empty(),
+                "layer {layer} sends a keyframe at tick 0"
+            );
+            assert!(packets.iter().all(|p| p.flags.is_keyframe()));
+            assert_eq!(packets[0].seq, 0, "each layer counts from 0");
+            assert!(packets.last().unwrap().flags.is_frame_end());
+        }
+        let mut second = Vec::new();
+        src.next_tick(33_333, &mut second);
+        let layers: Vec<u8> = headers(&second).iter().map(|h| h.stream_id).collect();
+        assert!(!layers.contains(&0), "the low layer runs at 15 frames/s");
+        assert!(layers.contains(&1) && layers.contains(&2));
+    }
+
+    #[test]
+    fn keyframe_request_makes_the_next_frame_a_keyframe() {
+        let mut src = MediaSource::new(Profile::Video, 1, 2);
+        let mut out = Vec::new();
+        src.next_tick(0, &mut out);
+        out.clear();
+        src.next_tick(1, &mut out);
+        assert!(headers(&out).iter().all(|h| !h.flags.is_keyframe()));
+        src.request_keyframe();
+        out.clear();
+        src.next_tick(2, &mut out);
+        assert!(headers(&out).iter().all(|h| h.flags.is_keyframe()));
+    }
+
+    #[test]
+    fn h264_access_units_are_packetized_whole_and_in_order() {
+        let idr = AccessUnit {
+            bytes: (0..3000u32).map(|i| i as u8).collect(),
+            keyframe: true,
+        };
+        let p = AccessUnit {
+            bytes: vec![7; 100],
+            keyframe: false,
+        };
+        let units: Arc<[AccessUnit]> = Arc::from(vec![p.clone(), idr.clone(), p.clone()]);
+        let mut src = MediaSource::h264(units, 4, 1);
+        let mut out = Vec::new();
+        src.next_tick(0, &mut out);
+        assert_eq!(out.len(), 3, "3000 B in packets of at most 1200 B");
+        let mut body = Vec::new();
+        for (i, d) in out.iter().enumerate() {
+            assert!(d.len() <= MAX_VIDEO_PACKET);
+            let r = inspect(d).unwrap();
+            assert!(r.intact && r.header.flags.is_keyframe());
+            assert_eq!(r.part, Some((i as u16, 3)));
+            assert_eq!(r.header.flags.is_frame_end(), i == 2);
+            body.extend_from_slice(&MediaPacket::parse(d).unwrap().payload[VIDEO_MEASURE_LEN..]);
+        }
+        assert_eq!(body, idr.bytes, "the access unit's bytes, unchanged");
+        out.clear();
+        src.next_tick(1, &mut out);
+        assert_eq!(out.len(), 1);
+        src.request_keyframe();
+        out.clear();
+        src.next_tick(2, &mut out);
+        assert!(
+            headers(&out)[0].flags.is_keyframe(),
+            "a PLI jumps to the next IDR"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Turns participant results into the numbers a run is judged by: a table, a JSON summary,
 //! and an HdrHistogram percentile distribution (`.hgrm`).
 
+use crate::media::Profile;
 use crate::run::{ParticipantResult, RunConfig};
 use crate::stats::{new_histogram, ReceiverStats};
 use hdrhistogram::Histogram;
@@ -32,6 +33,14 @@ pub struct Summary {
     /// Relay CPU seconds (user + system) during the run, when its pid was given.
     pub relay_cpu_s: Option<f64>,
     pub relay_cpu_us_per_delivered: Option<f64>,
+    /// Simulcast: video datagrams delivered per layer (stream_id 0, 1, 2).
+    pub delivered_by_layer: [u64; 3],
+    pub late_joiners: u32,
+    pub late_joined: u32,
+    /// Late joiner and video sender pairs where no whole keyframe arrived.
+    pub late_without_keyframe: u32,
+    /// From the CallAnswer to the first whole keyframe, per late joiner and sender (µs).
+    pub time_to_first_keyframe_us: Option<Percentiles>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,17 +58,43 @@ pub fn summarize(
     results: &[ParticipantResult],
     media_time: Duration,
 ) -> (Summary, Histogram<u64>) {
+    // Late joiners see part of the run (and replayed keyframes with old send times): they
+    // are judged by their time to first keyframe, not by the delivery ratio or latency.
     let mut all = ReceiverStats::default();
-    for r in results {
+    for r in results.iter().filter(|r| !r.late) {
         all.merge(&r.stats);
     }
     let mut expected = 0u64;
-    for r in results.iter().filter(|r| r.joined) {
-        let receivers = results
+    for r in results.iter().filter(|r| r.joined && !r.late) {
+        // A simulcast receiver takes one layer of each sender: the one it got most of.
+        let layer = (0..3)
+            .max_by_key(|l| r.stats.delivered_by_layer.get(*l).copied().unwrap_or(0))
+            .unwrap_or(0);
+        expected += results
             .iter()
             .filter(|o| o.room == r.room && o.joined && o.index != r.index)
+            .map(|o| match config.profile {
+                Profile::Simulcast => o.sent_by_layer.get(layer).copied().unwrap_or(0),
+                _ => o.sent,
+            })
+            .sum::<u64>();
+    }
+    let late: Vec<&ParticipantResult> = results.iter().filter(|r| r.late).collect();
+    let mut ttfk = new_histogram();
+    let mut late_without_keyframe = 0u32;
+    for r in late.iter().filter(|r| r.joined) {
+        for d in &r.time_to_first_keyframe {
+            let _ = ttfk.record(u64::try_from(d.1.as_micros()).unwrap_or(u64::MAX).max(1));
+        }
+        let video_senders = results
+            .iter()
+            .filter(|o| {
+                o.room == r.room && o.index != r.index && o.sent_by_layer.iter().sum::<u64>() > 0
+            })
             .count();
-        expected += r.sent * receivers as u64;
+        late_without_keyframe +=
+            u32::try_from(video_senders.saturating_sub(r.time_to_first_keyframe.len()))
+                .unwrap_or(0);
     }
     let joined = results.iter().filter(|r| r.joined).count() as u32;
     let join_ms: Vec<f64> = results
@@ -93,13 +128,7 @@ pub fn summarize(
         own_echo: all.own_echo,
         corrupted: all.corrupted,
         send_failures: results.iter().map(|r| r.send_failures).sum(),
-        latency_us: Percentiles {
-            p50: hist.value_at_quantile(0.50),
-            p90: hist.value_at_quantile(0.90),
-            p99: hist.value_at_quantile(0.99),
-            p999: hist.value_at_quantile(0.999),
-            max: hist.max(),
-        },
+        latency_us: percentiles(&hist),
         delivered_per_s: all.delivered as f64 / secs,
         mean_time_to_join_ms: if join_ms.is_empty() {
             0.0
@@ -108,8 +137,23 @@ pub fn summarize(
         },
         relay_cpu_s: None,
         relay_cpu_us_per_delivered: None,
+        delivered_by_layer: all.delivered_by_layer,
+        late_joiners: late.len() as u32,
+        late_joined: late.iter().filter(|r| r.joined).count() as u32,
+        late_without_keyframe,
+        time_to_first_keyframe_us: (!ttfk.is_empty()).then(|| percentiles(&ttfk)),
     };
     (summary, hist)
+}
+
+fn percentiles(hist: &Histogram<u64>) -> Percentiles {
+    Percentiles {
+        p50: hist.value_at_quantile(0.50),
+        p90: hist.value_at_quantile(0.90),
+        p99: hist.value_at_quantile(0.99),
+        p999: hist.value_at_quantile(0.999),
+        max: hist.max(),
+    }
 }
 
 fn ms(us: u64) -> String {
@@ -124,7 +168,7 @@ pub fn table(s: &Summary) -> String {
         "\n{} rooms x {} participants, {} profile, {:.0} s of media ({} of {} joined, mean join {:.1} ms)",
         s.rooms, s.participants_per_room, s.profile, s.duration_s, s.joined, s.participants, s.mean_time_to_join_ms
     );
-    let rows = [
+    let mut rows = vec![
         ("sent", s.sent.to_string()),
         ("expected deliveries", s.expected.to_string()),
         ("delivered", s.delivered.to_string()),
@@ -144,6 +188,28 @@ pub fn table(s: &Summary) -> String {
         ("latency max (ms)", ms(s.latency_us.max)),
         ("delivered packets/s", format!("{:.0}", s.delivered_per_s)),
     ];
+    if s.profile == "simulcast" {
+        let [low, mid, high] = s.delivered_by_layer;
+        rows.push((
+            "delivered low / mid / high",
+            format!("{low} / {mid} / {high}"),
+        ));
+    }
+    if s.late_joiners > 0 {
+        rows.push((
+            "late joiners joined",
+            format!("{} of {}", s.late_joined, s.late_joiners),
+        ));
+        rows.push((
+            "late: senders without keyframe",
+            s.late_without_keyframe.to_string(),
+        ));
+        if let Some(t) = &s.time_to_first_keyframe_us {
+            rows.push(("first keyframe p50 (ms)", ms(t.p50)));
+            rows.push(("first keyframe p99 (ms)", ms(t.p99)));
+            rows.push(("first keyframe max (ms)", ms(t.max)));
+        }
+    }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let _ = writeln!(out, "+-{}-+-{}-+", "-".repeat(width), "-".repeat(16));
     for (k, v) in rows {

@@ -2,8 +2,9 @@
 //! its own UDP socket, doing the real handshake, driven by a glommio task. Runs are bounded:
 //! join timeout + media duration + drain, then every client hangs up and closes.
 
+use crate::annexb::AccessUnit;
 use crate::client::{Client, ClientEvent, ClientOptions, Phase};
-use crate::media::{MediaSource, Profile};
+use crate::media::{inspect, MediaSource, Profile};
 use crate::stats::{Layout, ReceiverStats};
 use glommio::{LocalExecutorBuilder, Placement};
 use rand::{Rng, RngCore, SeedableRng};
@@ -12,8 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_dataplane::identity::Identity;
+use switchyard_proto::codec::MediaType;
 use switchyard_proto::datagram::InboundDatagram;
-use switchyard_proto::signal::HangupReason;
+use switchyard_proto::signal::{default_signal_version, HangupReason, SignalMessage};
 
 /// What one participant does.
 #[derive(Debug, Clone)]
@@ -32,6 +34,12 @@ pub struct ParticipantPlan {
     pub bad_signal_frames: bool,
     /// Keep every sent and received media datagram.
     pub record: bool,
+    pub profile: Profile,
+    /// Joins after the media started: receives only (cached keyframes, then live media), is
+    /// not counted in the delivery ratio, and reports its time to first keyframe.
+    pub late: bool,
+    /// PictureLossIndications to send: (time after joining, stream_id).
+    pub plis: Vec<(Duration, u8)>,
 }
 
 /// Per-participant customisation (tests use it to script behaviours).
@@ -52,6 +60,11 @@ pub struct RunConfig {
     pub drain: Duration,
     pub seed: u64,
     pub auth_token: Option<String>,
+    /// The access units of `--h264` (profile H264).
+    pub h264: Option<Arc<[AccessUnit]>>,
+    /// The last `join_late` participants of every room join `join_late_after` into the run.
+    pub join_late: u32,
+    pub join_late_after: Duration,
     pub tweak: Option<Tweak>,
 }
 
@@ -87,8 +100,16 @@ impl RunConfig {
             drain: Duration::from_millis(500),
             seed: 1,
             auth_token: None,
+            h264: None,
+            join_late: 0,
+            join_late_after: duration / 2,
             tweak: None,
         }
+    }
+
+    /// Participants per room that join at the start.
+    pub fn on_time(&self) -> u32 {
+        self.participants.saturating_sub(self.join_late)
     }
 
     pub fn room_name(&self, room: u32) -> String {
@@ -108,7 +129,17 @@ impl RunConfig {
             garbage: 0,
             bad_signal_frames: false,
             record: false,
+            profile: self.profile,
+            late: false,
+            plis: Vec::new(),
         };
+        if index % self.participants.max(1) >= self.on_time() {
+            plan.late = true;
+            plan.join_delay = self.join_late_after;
+            plan.wait_for_all = false;
+            plan.send_media = false;
+            plan.leave_after = Some(self.duration.saturating_sub(self.join_late_after));
+        }
         if let Some(tweak) = &self.tweak {
             tweak(index, &mut plan);
         }
@@ -147,6 +178,13 @@ pub struct ParticipantResult {
     pub stats: ReceiverStats,
     pub sent_log: Vec<Vec<u8>>,
     pub recv_log: Vec<Vec<u8>>,
+    pub late: bool,
+    /// Per sender: from the CallAnswer to the first whole keyframe of that sender.
+    pub time_to_first_keyframe: Vec<(u32, Duration)>,
+    /// stream_ids of the PictureLossIndications the relay sent this participant.
+    pub plis_received: Vec<u8>,
+    /// Video datagrams sent per simulcast layer.
+    pub sent_by_layer: [u64; 3],
     pub error: Option<String>,
     /// Where the client was when it stopped (diagnostics for a failed join).
     pub final_phase: Option<Phase>,
@@ -254,6 +292,10 @@ async fn participant(
         stats: ReceiverStats::default(),
         sent_log: Vec::new(),
         recv_log: Vec::new(),
+        late: plan.late,
+        time_to_first_keyframe: Vec::new(),
+        plis_received: Vec::new(),
+        sent_by_layer: [0; 3],
         error: None,
         final_phase: None,
         quic_established: false,
@@ -306,7 +348,13 @@ async fn drive(
     let layout = Layout {
         participants_per_room: config.participants.max(1),
     };
-    let mut source = MediaSource::new(config.profile, index, config.seed);
+    let mut source = match (plan.profile, &config.h264) {
+        (Profile::H264, Some(units)) => MediaSource::h264(Arc::clone(units), index, config.seed),
+        (Profile::H264, None) => return Err("profile h264 needs an H.264 file".into()),
+        (profile, _) => MediaSource::new(profile, index, config.seed),
+    };
+    let mut joined_us: Option<u32> = None;
+    let mut plis_due = plan.plis.clone();
     let started = Instant::now();
     let join_deadline = started + config.join_timeout;
     let mut joined_at: Option<Instant> = None;
@@ -321,7 +369,7 @@ async fn drive(
     let mut dgram = vec![0u8; 2048];
     let mut hung_up = false;
     let mut close_by: Option<Instant> = None;
-    let expected_room = config.participants;
+    let expected_room = config.on_time();
 
     loop {
         let now = Instant::now();
@@ -330,6 +378,7 @@ async fn drive(
             match event {
                 ClientEvent::Joined => {
                     joined_at = Some(now);
+                    joined_us = Some(micros_since(epoch));
                     result.joined = true;
                     result.time_to_join = Some(now - started);
                     progress.joined.fetch_add(1, Ordering::Relaxed);
@@ -346,6 +395,10 @@ async fn drive(
                 ClientEvent::RoomUpdate { count } => result.room_updates.push(count),
                 ClientEvent::Hangup(reason) => result.hangup = Some(reason),
                 ClientEvent::BadAnswer => result.bad_answer = true,
+                ClientEvent::Other(SignalMessage::PictureLossIndication { stream_id, .. }) => {
+                    result.plis_received.push(stream_id);
+                    source.request_keyframe();
+                }
                 ClientEvent::Other(_) => {}
             }
         }
@@ -361,6 +414,19 @@ async fn drive(
             if plan.record {
                 result.recv_log.push(data.to_vec());
             }
+        }
+
+        if let Some(j) = joined_at {
+            plis_due.retain(|(after, stream_id)| {
+                if now < j + *after {
+                    return true;
+                }
+                client.send_signal(&SignalMessage::PictureLossIndication {
+                    version: default_signal_version(),
+                    stream_id: *stream_id,
+                });
+                false
+            });
         }
 
         // Phase changes.
@@ -388,10 +454,10 @@ async fn drive(
                 while next_tick <= now {
                     source.next_tick(micros_since(epoch), &mut outgoing);
                     ticks += 1;
-                    next_tick += config.profile.interval();
+                    next_tick += plan.profile.interval();
                     if garbage_left > 0 {
                         let total_ticks = (config.duration.as_micros()
-                            / config.profile.interval().as_micros())
+                            / plan.profile.interval().as_micros())
                         .max(1) as u64;
                         let due = (u64::from(plan.garbage) * ticks)
                             .div_ceil(total_ticks)
@@ -410,6 +476,12 @@ async fn drive(
                 for d in outgoing.drain(..) {
                     if client.send_datagram(&d) {
                         result.sent += 1;
+                        if let Some(h) = inspect(&d).map(|r| r.header) {
+                            if let Some(n) = result.sent_by_layer.get_mut(usize::from(h.stream_id))
+                            {
+                                *n += u64::from(h.media_type == MediaType::Video);
+                            }
+                        }
                         progress.sent.fetch_add(1, Ordering::Relaxed);
                         if plan.record {
                             result.sent_log.push(d);
@@ -472,6 +544,17 @@ async fn drive(
                 client.on_datagram(packet, from, local);
             }
         }
+    }
+    if let Some(j) = joined_us {
+        for (sender, at) in &result.stats.first_keyframe_us {
+            let us = at.wrapping_sub(j);
+            // A keyframe completing before the Joined event was handled counts as immediate.
+            let us = if us > u32::MAX / 2 { 0 } else { us };
+            result
+                .time_to_first_keyframe
+                .push((*sender, Duration::from_micros(u64::from(us))));
+        }
+        result.time_to_first_keyframe.sort_unstable();
     }
     result.peer_error = client.peer_error();
     result.final_phase = Some(client.phase());

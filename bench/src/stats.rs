@@ -1,6 +1,7 @@
-//! What one receiver observed: deliveries, duplicates, misrouting, corruption, latency.
+//! What one receiver observed: deliveries, duplicates, misrouting, corruption, latency, and
+//! when each sender's first whole keyframe was in hand.
 
-use crate::media::inspect;
+use crate::media::{inspect, Received};
 use hdrhistogram::Histogram;
 use std::collections::HashMap;
 
@@ -31,7 +32,45 @@ pub struct ReceiverStats {
     pub foreign: u64,
     /// One-way latency in microseconds.
     pub latency_us: Histogram<u64>,
-    seen: HashMap<u32, Vec<u64>>,
+    /// Video datagrams delivered per simulcast layer (stream_id 0, 1, 2).
+    pub delivered_by_layer: [u64; 3],
+    /// Per sender: when (receiver clock, µs) the first complete keyframe was in hand.
+    pub first_keyframe_us: HashMap<u32, u32>,
+    /// Per (sender, media_type, stream_id): the sequence numbers seen, as a bitset.
+    seen: HashMap<(u32, u8, u8), Vec<u64>>,
+    /// Per (sender, stream_id): the keyframe being assembled.
+    assembling: HashMap<(u32, u8), Assembly>,
+}
+
+/// Parts of one keyframe received so far.
+#[derive(Debug, Clone, Default)]
+struct Assembly {
+    timestamp: u32,
+    count: u16,
+    got: u16,
+    bits: Vec<u64>,
+}
+
+impl Assembly {
+    /// Adds part `index` of `count`; true when the keyframe is whole.
+    fn add(&mut self, timestamp: u32, index: u16, count: u16) -> bool {
+        if self.timestamp != timestamp || self.count != count || self.bits.is_empty() {
+            *self = Self {
+                timestamp,
+                count,
+                got: 0,
+                bits: vec![0; usize::from(count) / 64 + 1],
+            };
+        }
+        let (word, bit) = (usize::from(index) / 64, index % 64);
+        if let Some(w) = self.bits.get_mut(word) {
+            if *w & (1 << bit) == 0 && index < count {
+                *w |= 1 << bit;
+                self.got += 1;
+            }
+        }
+        self.got == count
+    }
 }
 
 impl Default for ReceiverStats {
@@ -44,7 +83,10 @@ impl Default for ReceiverStats {
             corrupted: 0,
             foreign: 0,
             latency_us: new_histogram(),
+            delivered_by_layer: [0; 3],
+            first_keyframe_us: HashMap::new(),
             seen: HashMap::new(),
+            assembling: HashMap::new(),
         }
     }
 }
@@ -76,7 +118,11 @@ impl ReceiverStats {
             self.misrouted += 1;
             return None;
         }
-        let bits = self.seen.entry(r.sender).or_default();
+        let h = r.header;
+        let bits = self
+            .seen
+            .entry((r.sender, h.media_type.to_wire(), h.stream_id))
+            .or_default();
         let (word, bit) = ((r.seq / 64) as usize, r.seq % 64);
         if bits.len() <= word {
             bits.resize(word + 1, 0);
@@ -90,14 +136,34 @@ impl ReceiverStats {
         self.delivered += 1;
         let latency = now_us.wrapping_sub(r.send_us);
         let _ = self.latency_us.record(u64::from(latency.max(1)));
+        if let Some(n) = self.delivered_by_layer.get_mut(usize::from(h.stream_id)) {
+            *n += u64::from(h.media_type == switchyard_proto::codec::MediaType::Video);
+        }
+        self.watch_keyframe(&r, now_us);
         Some(r.sender)
+    }
+
+    fn watch_keyframe(&mut self, r: &Received, now_us: u32) {
+        let (Some((index, count)), true) = (r.part, r.header.flags.is_keyframe()) else {
+            return;
+        };
+        let assembly = self
+            .assembling
+            .entry((r.sender, r.header.stream_id))
+            .or_default();
+        if assembly.add(r.header.timestamp, index, count) {
+            self.first_keyframe_us.entry(r.sender).or_insert(now_us);
+        }
     }
 
     /// Unique datagrams delivered from `sender`.
     pub fn delivered_from(&self, sender: u32) -> u64 {
         self.seen
-            .get(&sender)
-            .map_or(0, |b| b.iter().map(|w| u64::from(w.count_ones())).sum())
+            .iter()
+            .filter(|((s, _, _), _)| *s == sender)
+            .flat_map(|(_, b)| b.iter())
+            .map(|w| u64::from(w.count_ones()))
+            .sum()
     }
 
     pub fn merge(&mut self, other: &ReceiverStats) {
@@ -108,6 +174,13 @@ impl ReceiverStats {
         self.corrupted += other.corrupted;
         self.foreign += other.foreign;
         let _ = self.latency_us.add(&other.latency_us);
+        for (a, b) in self
+            .delivered_by_layer
+            .iter_mut()
+            .zip(other.delivered_by_layer)
+        {
+            *a += b;
+        }
     }
 }
 
@@ -150,5 +223,45 @@ mod tests {
         );
         assert_eq!(s.latency_us.max(), 250);
         assert_eq!(s.delivered_from(1), 1);
+    }
+
+    #[test]
+    fn first_whole_keyframe_is_timed_per_sender_and_layers_do_not_collide() {
+        let layout = Layout {
+            participants_per_room: 4,
+        };
+        let mut out = Vec::new();
+        MediaSource::new(Profile::Simulcast, 1, 0).next_tick(100, &mut out);
+        let mut s = ReceiverStats::default();
+        let (last, rest) = out.split_last().unwrap();
+        for (i, d) in rest.iter().enumerate() {
+            assert_eq!(s.record(d, 0, layout, 200 + i as u32), Some(1));
+        }
+        assert!(
+            s.first_keyframe_us.contains_key(&1),
+            "layers 0 and 1 completed"
+        );
+        let low_done = s.first_keyframe_us[&1];
+        s.record(last, 0, layout, 9_000);
+        assert_eq!(s.first_keyframe_us[&1], low_done, "only the first counts");
+        assert_eq!(s.duplicates, 0, "every layer starts at seq 0");
+        assert_eq!(s.delivered_by_layer.iter().sum::<u64>(), out.len() as u64);
+        assert!(s.delivered_by_layer.iter().all(|n| *n > 0));
+    }
+
+    #[test]
+    fn a_keyframe_missing_a_part_is_not_whole() {
+        let layout = Layout {
+            participants_per_room: 4,
+        };
+        let mut out = Vec::new();
+        MediaSource::new(Profile::Video, 2, 0).next_tick(100, &mut out);
+        let mut s = ReceiverStats::default();
+        for d in out.iter().skip(1) {
+            s.record(d, 0, layout, 500);
+        }
+        assert!(s.first_keyframe_us.is_empty(), "part 0 never came");
+        s.record(&out[0], 0, layout, 700);
+        assert_eq!(s.first_keyframe_us.get(&2), Some(&700));
     }
 }
