@@ -71,12 +71,14 @@ impl ReceiverQueue {
 }
 
 /// The shard's per-packet room steps for a datagram member 0 sent: parse, then
-/// [`forward_packet`]. `None` when the datagram is refused.
+/// [`forward_packet`]. `None` when the datagram is refused. `now` is the batch's time (the
+/// shard reads the clock once per receive batch, not per packet).
 fn relay_step(
     rooms: &mut RoomTable<usize>,
     room: RoomId,
     ledger: &mut CacheLedger,
     datagram: &[u8],
+    now: Instant,
     deliver: impl FnMut(usize) -> bool,
 ) -> Option<FanOut> {
     let inbound = InboundDatagram::parse(datagram).ok()?;
@@ -85,10 +87,19 @@ fn relay_step(
         sender: 0,
         header: inbound.packet().map(|p| &p.header),
         datagram,
-        now: Instant::now(),
+        now,
     };
-    let policy = LayerPolicy::default();
-    Some(forward_packet(members, media, ledger, &policy, packet, deliver).fan_out)
+    Some(
+        forward_packet(
+            members,
+            media,
+            ledger,
+            &LayerPolicy::default(),
+            packet,
+            deliver,
+        )
+        .fan_out,
+    )
 }
 
 fn bench_ledger() -> CacheLedger {
@@ -101,6 +112,7 @@ pub struct EngineRoom {
     rooms: RoomTable<usize>,
     room: RoomId,
     ledger: CacheLedger,
+    now: Instant,
     queues: Vec<ReceiverQueue>,
 }
 
@@ -121,6 +133,7 @@ impl EngineRoom {
             rooms,
             room: room.unwrap_or_else(|| unreachable!("capacity fits every member")),
             ledger: bench_ledger(),
+            now: Instant::now(),
             queues,
         }
     }
@@ -133,6 +146,7 @@ impl EngineRoom {
             self.room,
             &mut self.ledger,
             datagram,
+            self.now,
             |k| queues.get_mut(k).is_some_and(|q| q.push(datagram)),
         )
         .unwrap_or_default();
@@ -316,12 +330,13 @@ impl QuicRoom {
             }
         }
         let started = Instant::now();
+        let now = started;
         while let Some(len) = pairs
             .get_mut(0)
             .and_then(|p| p.server.dgram_recv(dgram).ok())
         {
             let data = dgram.get(..len).unwrap_or_default();
-            relay_step(rooms, *room, ledger, data, |k| {
+            relay_step(rooms, *room, ledger, data, now, |k| {
                 pairs
                     .get_mut(k)
                     .is_some_and(|p| p.server.dgram_send(data).is_ok())

@@ -105,9 +105,10 @@ pub fn forward_packet<K: Copy + Eq + Hash>(
             .observe(sender, h, datagram, ledger)
             .keyframe_start
     });
+    let layered = header.filter(|h| media.simulcast.filters(sender, h, now, policy));
     let mut layer_switches = 0;
     let fan_out = fan_out(members, sender, |receiver| {
-        if let Some(h) = header {
+        if let Some(h) = layered {
             let a = media
                 .simulcast
                 .admit(sender, receiver, h, keyframe_start, now, policy);

@@ -335,6 +335,20 @@ impl<K: Copy + Eq + Hash> Simulcast<K> {
         (fresh.iter().filter(|f| **f).count() >= 2).then_some(fresh)
     }
 
+    /// Whether packets like this one are filtered per receiver at all (a layer stream of a
+    /// publisher that is simulcast now); checked once per packet, before the fan-out.
+    pub fn filters(
+        &self,
+        publisher: K,
+        header: &MediaHeader,
+        now: Instant,
+        policy: &LayerPolicy,
+    ) -> bool {
+        header.media_type == MediaType::Video
+            && Layer::from_stream_id(header.stream_id).is_some()
+            && self.available(publisher, now, policy).is_some()
+    }
+
     /// Whether this packet of `publisher` goes to `receiver`.
     pub fn admit(
         &mut self,
