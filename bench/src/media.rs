@@ -285,6 +285,12 @@ impl MediaSource {
     }
 }
 
+/// The simulcast layer (0 low, 1 mid, 2 high) a video packet belongs to, as a counter index.
+pub fn layer_index(header: &MediaHeader) -> Option<usize> {
+    let id = usize::from(header.stream_id);
+    (header.media_type == MediaType::Video && id < 3).then_some(id)
+}
+
 /// FNV-1a over the datagram with the check field read as zeros.
 pub fn checksum(datagram: &[u8]) -> u32 {
     let mut h: u32 = 0x811c_9dc5;

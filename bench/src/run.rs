@@ -4,7 +4,7 @@
 
 use crate::annexb::AccessUnit;
 use crate::client::{Client, ClientEvent, ClientOptions, Phase};
-use crate::media::{inspect, MediaSource, Profile};
+use crate::media::{layer_index, MediaSource, Profile};
 use crate::stats::{Layout, ReceiverStats};
 use glommio::{LocalExecutorBuilder, Placement};
 use rand::{Rng, RngCore, SeedableRng};
@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_dataplane::identity::Identity;
-use switchyard_proto::codec::MediaType;
 use switchyard_proto::datagram::InboundDatagram;
+use switchyard_proto::media::MediaHeader;
 use switchyard_proto::signal::{default_signal_version, HangupReason, SignalMessage};
 
 /// What one participant does.
@@ -238,8 +238,12 @@ pub fn run(config: &RunConfig, progress: Arc<Progress>) -> Vec<ParticipantResult
 }
 
 fn micros_since(epoch: Instant) -> u32 {
+    micros_between(epoch, Instant::now())
+}
+
+fn micros_between(epoch: Instant, at: Instant) -> u32 {
     // Wraps after 71 minutes; runs are far shorter, and receivers subtract with wrapping.
-    (epoch.elapsed().as_micros() % (1u128 << 32)) as u32
+    (at.saturating_duration_since(epoch).as_micros() % (1u128 << 32)) as u32
 }
 
 /// Random bytes the relay must refuse (checked with the relay's own parser).
@@ -353,7 +357,6 @@ async fn drive(
         (Profile::H264, None) => return Err("profile h264 needs an H.264 file".into()),
         (profile, _) => MediaSource::new(profile, index, config.seed),
     };
-    let mut joined_us: Option<u32> = None;
     let mut plis_due = plan.plis.clone();
     let started = Instant::now();
     let join_deadline = started + config.join_timeout;
@@ -378,7 +381,6 @@ async fn drive(
             match event {
                 ClientEvent::Joined => {
                     joined_at = Some(now);
-                    joined_us = Some(micros_since(epoch));
                     result.joined = true;
                     result.time_to_join = Some(now - started);
                     progress.joined.fetch_add(1, Ordering::Relaxed);
@@ -476,11 +478,9 @@ async fn drive(
                 for d in outgoing.drain(..) {
                     if client.send_datagram(&d) {
                         result.sent += 1;
-                        if let Some(h) = inspect(&d).map(|r| r.header) {
-                            if let Some(n) = result.sent_by_layer.get_mut(usize::from(h.stream_id))
-                            {
-                                *n += u64::from(h.media_type == MediaType::Video);
-                            }
+                        let layer = MediaHeader::read(&d).ok().and_then(|h| layer_index(&h));
+                        if let Some(n) = layer.and_then(|l| result.sent_by_layer.get_mut(l)) {
+                            *n += 1;
                         }
                         progress.sent.fetch_add(1, Ordering::Relaxed);
                         if plan.record {
@@ -545,7 +545,7 @@ async fn drive(
             }
         }
     }
-    if let Some(j) = joined_us {
+    if let Some(j) = joined_at.map(|t| micros_between(epoch, t)) {
         for (sender, at) in &result.stats.first_keyframe_us {
             let us = at.wrapping_sub(j);
             // A keyframe completing before the Joined event was handled counts as immediate.

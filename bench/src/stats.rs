@@ -1,7 +1,7 @@
 //! What one receiver observed: deliveries, duplicates, misrouting, corruption, latency, and
 //! when each sender's first whole keyframe was in hand.
 
-use crate::media::{inspect, Received};
+use crate::media::{inspect, layer_index, Received};
 use hdrhistogram::Histogram;
 use std::collections::HashMap;
 
@@ -136,8 +136,8 @@ impl ReceiverStats {
         self.delivered += 1;
         let latency = now_us.wrapping_sub(r.send_us);
         let _ = self.latency_us.record(u64::from(latency.max(1)));
-        if let Some(n) = self.delivered_by_layer.get_mut(usize::from(h.stream_id)) {
-            *n += u64::from(h.media_type == switchyard_proto::codec::MediaType::Video);
+        if let Some(n) = layer_index(&h).and_then(|l| self.delivered_by_layer.get_mut(l)) {
+            *n += 1;
         }
         self.watch_keyframe(&r, now_us);
         Some(r.sender)

@@ -98,20 +98,19 @@ pub fn forward_packet<K: Copy + Eq + Hash>(
         datagram,
         now,
     } = packet;
+    let layered = header.and_then(|h| media.simulcast.on_packet(sender, h, now, policy));
     let keyframe_start = header.is_some_and(|h| {
-        media.simulcast.on_packet(sender, h, now);
         media
             .keyframes
             .observe(sender, h, datagram, ledger)
             .keyframe_start
     });
-    let layered = header.filter(|h| media.simulcast.filters(sender, h, now, policy));
     let mut layer_switches = 0;
     let fan_out = fan_out(members, sender, |receiver| {
-        if let Some(h) = layered {
+        if let Some(l) = layered {
             let a = media
                 .simulcast
-                .admit(sender, receiver, h, keyframe_start, now, policy);
+                .admit(sender, receiver, l, keyframe_start, now);
             layer_switches += u32::from(a.switched);
             if !a.admit {
                 return Delivery::Skipped;

@@ -211,6 +211,25 @@ fn pick(available: [bool; 3], target: Layer) -> Option<Layer> {
         .or_else(|| Layer::ALL.into_iter().find(|l| present(*l)))
 }
 
+/// The layers seen within `stale_after`, or `None` when fewer than two are (not simulcast).
+fn live_layers(
+    seen: [Option<Instant>; 3],
+    now: Instant,
+    policy: &LayerPolicy,
+) -> Option<[bool; 3]> {
+    let fresh =
+        seen.map(|s| s.is_some_and(|t| now.saturating_duration_since(t) < policy.stale_after));
+    (fresh.iter().filter(|f| **f).count() >= 2).then_some(fresh)
+}
+
+/// A packet on a layer of a simulcast publisher, filtered per receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layered {
+    pub layer: Layer,
+    /// The publisher's live layers when the packet arrived.
+    pub available: [bool; 3],
+}
+
 #[derive(Debug)]
 struct ReceiverLayers<K> {
     target: LayerTarget,
@@ -288,19 +307,30 @@ impl<K: Copy + Eq + Hash> Simulcast<K> {
         }
     }
 
-    /// Records the layer of one accepted packet (once per packet, before the fan-out).
-    pub fn on_packet(&mut self, publisher: K, header: &MediaHeader, now: Instant) {
+    /// Records one accepted packet (once per packet, before the fan-out). Returns its layer
+    /// and the publisher's live layers when it must be filtered per receiver: a layer stream
+    /// of a publisher that is simulcast now.
+    pub fn on_packet(
+        &mut self,
+        publisher: K,
+        header: &MediaHeader,
+        now: Instant,
+        policy: &LayerPolicy,
+    ) -> Option<Layered> {
         if header.media_type != MediaType::Video {
-            return;
+            return None;
         }
         let p = self.publishers.entry(publisher).or_default();
         let id = usize::from(header.stream_id);
         if let Some(word) = p.streams.get_mut(id / 64) {
             *word |= 1 << (id % 64);
         }
+        let layer = Layer::from_stream_id(header.stream_id)?;
         if let Some(seen) = p.layer_seen.get_mut(id) {
             *seen = Some(now);
         }
+        let available = live_layers(p.layer_seen, now, policy)?;
+        Some(Layered { layer, available })
     }
 
     /// The video stream ids `publisher` has sent, ascending.
@@ -327,51 +357,19 @@ impl<K: Copy + Eq + Hash> Simulcast<K> {
             .map(|(k, _)| *k)
     }
 
-    /// The layers `publisher` sends now, or `None` when it is not simulcast.
-    fn available(&self, publisher: K, now: Instant, policy: &LayerPolicy) -> Option<[bool; 3]> {
-        let seen = self.publishers.get(&publisher)?.layer_seen;
-        let fresh =
-            seen.map(|s| s.is_some_and(|t| now.saturating_duration_since(t) < policy.stale_after));
-        (fresh.iter().filter(|f| **f).count() >= 2).then_some(fresh)
-    }
-
-    /// Whether packets like this one are filtered per receiver at all (a layer stream of a
-    /// publisher that is simulcast now); checked once per packet, before the fan-out.
-    pub fn filters(
-        &self,
-        publisher: K,
-        header: &MediaHeader,
-        now: Instant,
-        policy: &LayerPolicy,
-    ) -> bool {
-        header.media_type == MediaType::Video
-            && Layer::from_stream_id(header.stream_id).is_some()
-            && self.available(publisher, now, policy).is_some()
-    }
-
-    /// Whether this packet of `publisher` goes to `receiver`.
+    /// Whether this packet (as [`Simulcast::on_packet`] classified it) goes to `receiver`.
     pub fn admit(
         &mut self,
         publisher: K,
         receiver: K,
-        header: &MediaHeader,
+        packet: Layered,
         keyframe_start: bool,
         now: Instant,
-        policy: &LayerPolicy,
     ) -> Admission {
-        if header.media_type != MediaType::Video {
-            return ADMIT;
-        }
-        let Some(layer) = Layer::from_stream_id(header.stream_id) else {
-            return ADMIT;
-        };
-        let Some(available) = self.available(publisher, now, policy) else {
-            return ADMIT;
-        };
         let Some(rx) = self.receivers.get_mut(&receiver) else {
             return ADMIT;
         };
-        let Some(want) = pick(available, rx.target.current()) else {
+        let Some(want) = pick(packet.available, rx.target.current()) else {
             return ADMIT;
         };
         let switch = rx
@@ -379,7 +377,7 @@ impl<K: Copy + Eq + Hash> Simulcast<K> {
             .entry(publisher)
             .or_insert_with(|| LayerSwitch::new(want));
         switch.want(want, now);
-        let (admit, switched) = switch.admit(layer, keyframe_start);
+        let (admit, switched) = switch.admit(packet.layer, keyframe_start);
         Admission { admit, switched }
     }
 
@@ -392,7 +390,8 @@ impl<K: Copy + Eq + Hash> Simulcast<K> {
         now: Instant,
         policy: &LayerPolicy,
     ) -> Option<Layer> {
-        let available = self.available(publisher, now, policy)?;
+        let seen = self.publishers.get(&publisher)?.layer_seen;
+        let available = live_layers(seen, now, policy)?;
         let rx = self.receivers.get_mut(&receiver)?;
         let layer = pick(available, rx.target.current())?;
         rx.switches.insert(publisher, LayerSwitch::new(layer));
@@ -457,6 +456,22 @@ mod tests {
             seq: 0,
             timestamp: 0,
             fec_block: 0,
+        }
+    }
+
+    /// One packet through the room as the packet path runs it: classify once, then admit.
+    fn deliver(
+        room: &mut Simulcast<u32>,
+        publisher: u32,
+        receiver: u32,
+        header: &MediaHeader,
+        keyframe_start: bool,
+        now: Instant,
+        p: &LayerPolicy,
+    ) -> Admission {
+        match room.on_packet(publisher, header, now, p) {
+            Some(l) => room.admit(publisher, receiver, l, keyframe_start, now),
+            None => ADMIT,
         }
     }
 
@@ -572,25 +587,25 @@ mod tests {
         let t0 = Instant::now();
         let mut room = Simulcast::new();
         room.join(2u32, Layer::Low);
-        room.on_packet(1, &video(0), t0);
+        room.on_packet(1, &video(0), t0, &p);
         assert!(
-            room.admit(1, 2, &video(0), false, t0, &p).admit,
+            deliver(&mut room, 1, 2, &video(0), false, t0, &p).admit,
             "one stream: not simulcast"
         );
-        room.on_packet(1, &video(2), t0);
-        assert!(room.admit(1, 2, &video(0), false, t0, &p).admit);
+        room.on_packet(1, &video(2), t0, &p);
+        assert!(deliver(&mut room, 1, 2, &video(0), false, t0, &p).admit);
         assert!(
-            !room.admit(1, 2, &video(2), true, t0, &p).admit,
+            !deliver(&mut room, 1, 2, &video(2), true, t0, &p).admit,
             "low receiver"
         );
         let mut audio = video(2);
         audio.media_type = MediaType::Audio;
         assert!(
-            room.admit(1, 2, &audio, false, t0, &p).admit,
+            deliver(&mut room, 1, 2, &audio, false, t0, &p).admit,
             "audio always"
         );
         assert!(
-            room.admit(1, 2, &video(7), false, t0, &p).admit,
+            deliver(&mut room, 1, 2, &video(7), false, t0, &p).admit,
             "not a layer"
         );
     }
@@ -601,21 +616,21 @@ mod tests {
         let t0 = Instant::now();
         let mut room = Simulcast::new();
         room.join(2u32, Layer::High);
-        room.on_packet(1, &video(0), t0);
-        room.on_packet(1, &video(1), t0);
+        room.on_packet(1, &video(0), t0, &p);
+        room.on_packet(1, &video(1), t0, &p);
         assert_eq!(
             room.starting_layer(1, 2, t0, &p),
             Some(Layer::Mid),
             "no high layer"
         );
         let later = t0 + 2 * p.stale_after;
-        room.on_packet(1, &video(0), later);
-        room.on_packet(1, &video(2), later);
+        room.on_packet(1, &video(0), later, &p);
+        room.on_packet(1, &video(2), later, &p);
         assert!(
-            !room.admit(1, 2, &video(2), false, later, &p).admit,
+            !deliver(&mut room, 1, 2, &video(2), false, later, &p).admit,
             "waits for a keyframe"
         );
-        let a = room.admit(1, 2, &video(2), true, later, &p);
+        let a = deliver(&mut room, 1, 2, &video(2), true, later, &p);
         assert_eq!(
             (a.admit, a.switched),
             (true, true),
@@ -630,8 +645,8 @@ mod tests {
         let mut room = Simulcast::new();
         room.join(9u32, Layer::High);
         for publisher in [1, 2] {
-            room.on_packet(publisher, &video(0), t0);
-            room.on_packet(publisher, &video(2), t0);
+            room.on_packet(publisher, &video(0), t0, &p);
+            room.on_packet(publisher, &video(2), t0, &p);
             assert_eq!(room.starting_layer(publisher, 9, t0, &p), Some(Layer::High));
         }
         assert_eq!(room.on_estimate(9, estimate(100, 0.0), t0, &p), None);
@@ -663,14 +678,15 @@ mod tests {
 
     #[test]
     fn registry_knows_who_publishes_which_video_stream() {
+        let p = LayerPolicy::default();
         let t0 = Instant::now();
         let mut room = Simulcast::new();
-        room.on_packet(1u32, &video(0), t0);
-        room.on_packet(1, &video(200), t0);
-        room.on_packet(2, &video(200), t0);
+        room.on_packet(1u32, &video(0), t0, &p);
+        room.on_packet(1, &video(200), t0, &p);
+        room.on_packet(2, &video(200), t0, &p);
         let mut audio = video(5);
         audio.media_type = MediaType::Audio;
-        room.on_packet(3, &audio, t0);
+        room.on_packet(3, &audio, t0, &p);
         assert_eq!(room.video_streams(1).collect::<Vec<_>>(), vec![0, 200]);
         assert_eq!(room.video_streams(3).count(), 0, "audio is not registered");
         let mut owners: Vec<u32> = room.publishers_of(200).collect();
@@ -686,12 +702,12 @@ mod tests {
         let t0 = Instant::now();
         let mut room = Simulcast::new();
         room.join(2u32, Layer::Low);
-        room.on_packet(1, &video(0), t0);
-        room.on_packet(1, &video(1), t0);
+        room.on_packet(1, &video(0), t0, &p);
+        room.on_packet(1, &video(1), t0, &p);
         room.starting_layer(1, 2, t0, &p);
         room.leave(1);
         assert!(
-            room.admit(1, 2, &video(1), false, t0, &p).admit,
+            deliver(&mut room, 1, 2, &video(1), false, t0, &p).admit,
             "no state left for 1"
         );
         room.leave(2);

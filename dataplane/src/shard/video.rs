@@ -45,8 +45,7 @@ impl Shard {
         let mut missing = Vec::new();
         for publisher in members.iter().map(|m| m.key).filter(|k| *k != key) {
             let start = media.simulcast.starting_layer(publisher, key, now, &policy);
-            let streams: Vec<u8> = media.simulcast.video_streams(publisher).collect();
-            for stream_id in streams {
+            for stream_id in media.simulcast.video_streams(publisher) {
                 let other_layer =
                     start.is_some_and(|l| Layer::from_stream_id(stream_id).is_some_and(|s| s != l));
                 if other_layer {
