@@ -5,6 +5,7 @@
 //! - [`media`]: audio, video, simulcast and H.264-replay streams with measurement fields in
 //!   the payload.
 //! - [`stats`]: what one receiver observed.
+//! - [`impair`]: seeded path impairment: loss, bursts, delay, jitter, reordering, duplicates.
 //! - [`run`]: R rooms x P participants, each a glommio task with its own UDP socket.
 //! - [`report`]: summary, table, JSON and `.hgrm` output.
 //! - [`forwarding`]: the relay's in-process forwarding path, for the criterion benches.
@@ -12,6 +13,7 @@
 pub mod annexb;
 pub mod client;
 pub mod forwarding;
+pub mod impair;
 pub mod media;
 pub mod report;
 pub mod run;
