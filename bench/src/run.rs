@@ -9,6 +9,7 @@ use crate::stats::{Layout, ReceiverStats};
 use glommio::{LocalExecutorBuilder, Placement};
 use rand::{Rng, RngCore, SeedableRng};
 use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -314,6 +315,22 @@ async fn participant(
     result
 }
 
+/// A client socket on a fresh loopback port of the relay's address family.
+///
+/// glommio's own `bind` sets SO_REUSEPORT, which lets the kernel give two sockets bound to
+/// port 0 the same port; they then share its datagrams, and a client never sees the relay's
+/// replies. A plain std bind cannot collide.
+fn bind_client_socket(relay: SocketAddr) -> std::io::Result<glommio::net::UdpSocket> {
+    let any_port = if relay.is_ipv4() {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    } else {
+        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0))
+    };
+    let socket = std::net::UdpSocket::bind(any_port)?;
+    // SAFETY: `into_raw_fd` gives up ownership, so the glommio socket is its sole owner.
+    Ok(unsafe { glommio::net::UdpSocket::from_raw_fd(socket.into_raw_fd()) })
+}
+
 async fn drive(
     index: u32,
     plan: ParticipantPlan,
@@ -325,14 +342,7 @@ async fn drive(
 ) -> Result<(), String> {
     let rng =
         &mut rand::rngs::StdRng::seed_from_u64(config.seed.rotate_left(17) ^ u64::from(index));
-    let bind: SocketAddr = if config.relay.is_ipv4() {
-        "127.0.0.1:0"
-    } else {
-        "[::1]:0"
-    }
-    .parse()
-    .map_err(|e| format!("{e}"))?;
-    let socket = glommio::net::UdpSocket::bind(bind).map_err(|e| format!("bind: {e}"))?;
+    let socket = bind_client_socket(config.relay).map_err(|e| format!("bind: {e}"))?;
     let local = socket
         .local_addr()
         .map_err(|e| format!("local addr: {e}"))?;
