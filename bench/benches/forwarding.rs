@@ -1,15 +1,15 @@
-//! One shard's forwarding path in-process (no sockets) at fan-out 1, 4 and 16:
-//! `engine/N` is parse + fan-out into bounded receiver queues; `quic/N` is the same with real
-//! quiche connections in memory (relay decrypts, forwards, encrypts per receiver; the
-//! criterion figure includes the in-memory clients). After criterion, a per-packet latency
-//! distribution of the relay's side (HdrHistogram p50/p99/p99.9) is written to
+//! One shard's forwarding path through the real endpoint, in-process (no sockets), at
+//! fan-out 1, 4 and 16: `endpoint/N` is the endpoint's time for one audio datagram of member 0
+//! (decrypt, parse, keyframe cache, fan-out, encrypt one packet per receiver, process the
+//! ACKs), with the shard's quiche settings; the clients' time is not counted. After
+//! criterion, the per-packet distribution (HdrHistogram p50/p99/p99.9) is written to
 //! `target/forwarding-latency.txt`.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
-use std::time::Instant;
-use switchyard_bench::forwarding::{EngineRoom, QuicRoom};
+use std::time::Duration;
+use switchyard_bench::forwarding::ForwardingRoom;
 use switchyard_bench::media::{MediaSource, Profile};
 
 const FANOUTS: [usize; 3] = [1, 4, 16];
@@ -25,17 +25,17 @@ fn forwarding(c: &mut Criterion) {
     let mut g = c.benchmark_group("forwarding");
     for n in FANOUTS {
         g.throughput(Throughput::Elements(n as u64));
-        let mut engine = EngineRoom::new(n);
-        g.bench_with_input(BenchmarkId::new("engine", n), &n, |b, _| {
-            b.iter(|| engine.forward(black_box(&packet)))
-        });
-        match QuicRoom::new(n) {
-            Ok(mut quic) => {
-                g.bench_with_input(BenchmarkId::new("quic", n), &n, |b, _| {
-                    b.iter(|| quic.forward(black_box(&packet)))
+        match ForwardingRoom::new(n) {
+            Ok(mut room) => {
+                g.bench_with_input(BenchmarkId::new("endpoint", n), &n, |b, _| {
+                    b.iter_custom(|iters| {
+                        (0..iters)
+                            .map(|_| room.forward(black_box(&packet)))
+                            .sum::<Duration>()
+                    })
                 });
             }
-            Err(e) => eprintln!("quic/{n} skipped: {e}"),
+            Err(e) => eprintln!("endpoint/{n} skipped: {e}"),
         }
     }
     g.finish();
@@ -48,7 +48,7 @@ fn forwarding(c: &mut Criterion) {
 
 fn write_latency_summary(packet: &[u8]) {
     let mut report = String::from(
-        "# Per-packet forwarding latency of the relay's side (ns), one shard, in-process\n",
+        "# Per-packet forwarding latency of the endpoint (ns), one shard, in-process\n",
     );
     let _ = writeln!(
         report,
@@ -56,21 +56,14 @@ fn write_latency_summary(packet: &[u8]) {
         "path", "fanout", "p50", "p99", "p99.9", "max"
     );
     for n in FANOUTS {
-        let mut engine = EngineRoom::new(n);
+        let Ok(mut room) = ForwardingRoom::new(n) else {
+            continue;
+        };
         let mut hist = histogram();
-        for _ in 0..200_000 {
-            let started = Instant::now();
-            black_box(engine.forward(packet));
-            let _ = hist.record(started.elapsed().as_nanos() as u64);
+        for _ in 0..20_000 {
+            let _ = hist.record(room.forward(packet).as_nanos() as u64);
         }
-        row(&mut report, "engine", n, &hist);
-        if let Ok(mut quic) = QuicRoom::new(n) {
-            let mut hist = histogram();
-            for _ in 0..20_000 {
-                let _ = hist.record(quic.forward(packet).as_nanos() as u64);
-            }
-            row(&mut report, "quic", n, &hist);
-        }
+        row(&mut report, "endpoint", n, &hist);
     }
     let path = target_dir().join("forwarding-latency.txt");
     match std::fs::write(&path, &report) {

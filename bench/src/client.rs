@@ -5,15 +5,20 @@
 //! AuthToken, then a signed CallOffer on a new bidirectional stream; the relay's CallAnswer
 //! signature is verified before the client counts itself joined.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use switchyard_dataplane::identity::{verify_handshake, Identity, ANSWER_CONTEXT, OFFER_CONTEXT};
-use switchyard_proto::framing::{encode_frame, FrameReader};
+use switchyard_engine::identity::{verify_handshake, Identity, ANSWER_CONTEXT, OFFER_CONTEXT};
+use switchyard_engine::signal_streams::{Inbound, Limits, SignalStreams};
 use switchyard_proto::signal::{HangupReason, QualityProfile, SignalMessage};
 
 /// Send an ack-eliciting packet when idle this long (WZP's keepalive).
 const KEEPALIVE: Duration = Duration::from_secs(5);
+/// The client trusts its relay: generous bounds on its signal streams.
+const SIGNAL_LIMITS: Limits = Limits {
+    open_readers: 1024,
+    queued: 1024,
+};
 
 /// How the client behaves during the handshake.
 #[derive(Debug, Clone)]
@@ -94,15 +99,24 @@ pub fn client_config() -> Result<quiche::Config, quiche::Error> {
     Ok(c)
 }
 
+/// One UDP datagram the client wants sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outgoing {
+    pub len: usize,
+    pub to: SocketAddr,
+    /// Media datagrams (QUIC DATAGRAM frames) the packet carries, in the order they were
+    /// queued with [`Client::send_datagram`].
+    pub datagrams: usize,
+}
+
 pub struct Client {
     quic: quiche::Connection,
     options: ClientOptions,
     identity: Identity,
     phase: Phase,
     offer_sent: bool,
-    next_stream: u64,
-    readers: HashMap<u64, FrameReader>,
-    outbox: VecDeque<(u64, Vec<u8>, usize)>,
+    signals: SignalStreams,
+    inbound: Vec<Inbound>,
     events: VecDeque<ClientEvent>,
     stream_buf: Vec<u8>,
     last_send: Option<Instant>,
@@ -144,9 +158,8 @@ impl Client {
             identity,
             phase: Phase::Connecting,
             offer_sent: false,
-            next_stream: 0,
-            readers: HashMap::new(),
-            outbox: VecDeque::new(),
+            signals: SignalStreams::client(SIGNAL_LIMITS),
+            inbound: Vec::new(),
             events: VecDeque::new(),
             stream_buf: vec![0; 65_536],
             last_send: None,
@@ -200,15 +213,16 @@ impl Client {
     }
 
     /// Next UDP datagram to send, written into `out`.
-    pub fn poll_transmit(&mut self, out: &mut [u8], now: Instant) -> Option<(usize, SocketAddr)> {
-        self.flush_streams();
-        match self.quic.send(out) {
-            Ok((len, info)) => {
-                self.last_send = Some(now);
-                Some((len, info.to))
-            }
-            Err(_) => None,
-        }
+    pub fn poll_transmit(&mut self, out: &mut [u8], now: Instant) -> Option<Outgoing> {
+        self.signals.flush(&mut self.quic);
+        let queued = self.quic.dgram_send_queue_len();
+        let (len, info) = self.quic.send(out).ok()?;
+        self.last_send = Some(now);
+        Some(Outgoing {
+            len,
+            to: info.to,
+            datagrams: queued.saturating_sub(self.quic.dgram_send_queue_len()),
+        })
     }
 
     /// Queues a media datagram; `false` if quiche's queue is full or the peer refuses them.
@@ -227,15 +241,18 @@ impl Client {
 
     /// Sends a signal message on a new client-initiated bidirectional stream.
     pub fn send_signal(&mut self, message: &SignalMessage) {
-        self.send_raw_frame(encode_frame(message));
+        if self.signals.queue(message).is_err() {
+            log::warn!("client signal queue full: message dropped");
+        }
+        self.signals.flush(&mut self.quic);
     }
 
     /// Sends arbitrary bytes as one signal stream (to test refusal of bad frames).
     pub fn send_raw_frame(&mut self, bytes: Vec<u8>) {
-        let id = self.next_stream;
-        self.next_stream += 4;
-        self.outbox.push_back((id, bytes, 0));
-        self.flush_streams();
+        if self.signals.queue_frame(bytes).is_err() {
+            log::warn!("client signal queue full: frame dropped");
+        }
+        self.signals.flush(&mut self.quic);
     }
 
     /// Hangs up (Normal) and closes.
@@ -266,8 +283,16 @@ impl Client {
             self.send_signal(&offer);
             self.phase = Phase::AwaitingAnswer;
         }
-        self.read_streams();
-        self.flush_streams();
+        let mut inbound = std::mem::take(&mut self.inbound);
+        self.signals
+            .read(&mut self.quic, &mut self.stream_buf, &mut inbound);
+        for item in inbound.drain(..) {
+            if let Inbound::Message(message) = item {
+                self.on_signal(message);
+            }
+        }
+        self.inbound = inbound;
+        self.signals.flush(&mut self.quic);
     }
 
     fn offer(&self) -> SignalMessage {
@@ -294,29 +319,6 @@ impl Client {
         }
     }
 
-    fn read_streams(&mut self) {
-        let readable: Vec<u64> = self.quic.readable().collect();
-        for id in readable {
-            while let Ok((len, fin)) = self.quic.stream_recv(id, &mut self.stream_buf) {
-                let reader = self.readers.entry(id).or_default();
-                if reader
-                    .push(self.stream_buf.get(..len).unwrap_or_default())
-                    .is_err()
-                {
-                    self.readers.remove(&id);
-                    break;
-                }
-                if fin {
-                    if let Some(Ok(msg)) = self.readers.remove(&id).map(FrameReader::finish) {
-                        self.on_signal(msg);
-                    }
-                    let _ = self.quic.stream_send(id, &[], true);
-                    break;
-                }
-            }
-        }
-    }
-
     fn on_signal(&mut self, msg: SignalMessage) {
         let event = match msg {
             SignalMessage::CallAnswer {
@@ -337,24 +339,5 @@ impl Client {
             other => ClientEvent::Other(other),
         };
         self.events.push_back(event);
-    }
-
-    fn flush_streams(&mut self) {
-        while let Some((id, bytes, written)) = self.outbox.front_mut() {
-            match self
-                .quic
-                .stream_send(*id, bytes.get(*written..).unwrap_or_default(), true)
-            {
-                Ok(n) => {
-                    *written += n;
-                    if *written < bytes.len() {
-                        return;
-                    }
-                }
-                Err(quiche::Error::Done) => return,
-                Err(_) => {}
-            }
-            self.outbox.pop_front();
-        }
     }
 }

@@ -1,374 +1,202 @@
-//! One shard's forwarding path in-process, without sockets, for the benches.
+//! One shard's forwarding path in-process, for the benches: a real [`Endpoint`], built from
+//! the shard's own settings ([`ShardSettings::quic_config`]), and real load-generator
+//! [`Client`]s joined to one room through it, with packets carried in memory. No sockets.
 //!
-//! - [`EngineRoom`]: the engine steps only: parse the header, keyframe cache and simulcast
-//!   registry, fan out, copy the original bytes into each receiver's bounded queue.
-//! - [`QuicRoom`]: the same with real quiche connections in memory: the relay side decrypts
-//!   the sender's packet, reads the datagram, parses, fans out with `dgram_send`, and encrypts
-//!   one packet per receiver. Clients are pumped too (ACKs keep the windows open), but
-//!   [`QuicRoom::forward`] times only the relay's part.
+//! [`ForwardingRoom::forward`] has member 0 send one media datagram and returns the time the
+//! endpoint spent on it: receiving and decrypting the sender's packet, the room's packet path
+//! (parse, keyframe cache, fan-out), encrypting one packet per receiver, and processing the
+//! acknowledgements that come back. The clients' work is not counted.
 
-use crate::client::client_config;
+use crate::client::{client_config, Client, ClientOptions, Phase};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use switchyard_dataplane::engine::forward::{forward_packet, FanOut, Packet};
-use switchyard_dataplane::engine::keyframes::{CacheLedger, DEFAULT_SHARD_CAP, DEFAULT_STREAM_CAP};
-use switchyard_dataplane::engine::layers::LayerPolicy;
-use switchyard_dataplane::engine::rooms::{Member, RoomId, RoomTable};
 use switchyard_dataplane::identity_store::tls_material;
-use switchyard_proto::datagram::InboundDatagram;
+use switchyard_dataplane::shard::settings::ShardSettings;
+use switchyard_engine::identity::Identity;
+use switchyard_engine::{Endpoint, EndpointConfig, Transmits};
+use switchyard_proto::control::ShardId;
 
-const SLOT: usize = 1500;
+const RELAY: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 4433);
+/// Handshake rounds before giving up on the in-memory join.
+const JOIN_ROUNDS: usize = 200;
 
-/// A bounded per-receiver queue of datagram copies (no allocation after construction).
-#[derive(Debug)]
-pub struct ReceiverQueue {
-    slots: Vec<[u8; SLOT]>,
-    lens: Vec<usize>,
-    head: usize,
-    len: usize,
-}
-
-impl ReceiverQueue {
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            slots: vec![[0; SLOT]; capacity],
-            lens: vec![0; capacity],
-            head: 0,
-            len: 0,
-        }
-    }
-
-    /// Copies `data` in; `false` when full (the copy is dropped).
-    pub fn push(&mut self, data: &[u8]) -> bool {
-        let cap = self.slots.len();
-        if self.len == cap || data.len() > SLOT {
-            return false;
-        }
-        let at = (self.head + self.len) % cap;
-        if let (Some(slot), Some(len)) = (self.slots.get_mut(at), self.lens.get_mut(at)) {
-            slot.get_mut(..data.len())
-                .unwrap_or_default()
-                .copy_from_slice(data);
-            *len = data.len();
-        }
-        self.len += 1;
-        true
-    }
-
-    pub fn clear(&mut self) {
-        self.head = 0;
-        self.len = 0;
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-/// The shard's per-packet room steps for a datagram member 0 sent: parse, then
-/// [`forward_packet`]. `None` when the datagram is refused. `now` is the batch's time (the
-/// shard reads the clock once per receive batch, not per packet).
-fn relay_step(
-    rooms: &mut RoomTable<usize>,
-    room: RoomId,
-    ledger: &mut CacheLedger,
-    datagram: &[u8],
-    now: Instant,
-    deliver: impl FnMut(usize) -> bool,
-) -> Option<FanOut> {
-    let inbound = InboundDatagram::parse(datagram).ok()?;
-    let (members, media) = rooms.split_mut(room)?;
-    let packet = Packet {
-        sender: 0,
-        header: inbound.packet().map(|p| &p.header),
-        datagram,
-        now,
-    };
-    Some(
-        forward_packet(
-            members,
-            media,
-            ledger,
-            &LayerPolicy::default(),
-            packet,
-            deliver,
-        )
-        .fan_out,
-    )
-}
-
-fn bench_ledger() -> CacheLedger {
-    CacheLedger::new(DEFAULT_STREAM_CAP, DEFAULT_SHARD_CAP)
-}
-
-/// A room of `fanout + 1` members on the engine alone.
-#[derive(Debug)]
-pub struct EngineRoom {
-    rooms: RoomTable<usize>,
-    room: RoomId,
-    ledger: CacheLedger,
-    now: Instant,
-    queues: Vec<ReceiverQueue>,
-}
-
-impl EngineRoom {
-    pub fn new(fanout: usize) -> Self {
-        let mut rooms = RoomTable::new(fanout + 1);
-        let mut room = None;
-        for key in 0..=fanout {
-            let member = Member {
-                key,
-                fingerprint: format!("fp{key}"),
-                alias: None,
-            };
-            room = rooms.join("bench", member).ok().map(|c| c.room);
-        }
-        let queues = (0..=fanout).map(|_| ReceiverQueue::new(1024)).collect();
-        Self {
-            rooms,
-            room: room.unwrap_or_else(|| unreachable!("capacity fits every member")),
-            ledger: bench_ledger(),
-            now: Instant::now(),
-            queues,
-        }
-    }
-
-    /// Member 0 sends `datagram`.
-    pub fn forward(&mut self, datagram: &[u8]) -> FanOut {
-        let queues = &mut self.queues;
-        let out = relay_step(
-            &mut self.rooms,
-            self.room,
-            &mut self.ledger,
-            datagram,
-            self.now,
-            |k| queues.get_mut(k).is_some_and(|q| q.push(datagram)),
-        )
-        .unwrap_or_default();
-        if queues.get(1).is_some_and(|q| q.len() > 512) {
-            queues.iter_mut().for_each(ReceiverQueue::clear);
-        }
-        out
-    }
-}
-
-struct Pair {
-    client: quiche::Connection,
-    server: quiche::Connection,
-}
-
-fn pump(
-    from: &mut quiche::Connection,
-    to: &mut quiche::Connection,
-    buf: &mut [u8],
-    from_addr: SocketAddr,
-    to_addr: SocketAddr,
-) -> usize {
-    let mut packets = 0;
-    while let Ok((len, _)) = from.send(buf) {
-        if let Some(p) = buf.get_mut(..len) {
-            let _ = to.recv(
-                p,
-                quiche::RecvInfo {
-                    from: from_addr,
-                    to: to_addr,
-                },
-            );
-        }
-        packets += 1;
-    }
-    packets
-}
-
-/// A room of `fanout + 1` in-memory quiche client/relay connection pairs.
-pub struct QuicRoom {
-    pairs: Vec<Pair>,
-    rooms: RoomTable<usize>,
-    room: RoomId,
-    ledger: CacheLedger,
+/// A room of `fanout + 1` members on one in-memory endpoint.
+pub struct ForwardingRoom {
+    endpoint: Endpoint,
+    clients: Vec<Client>,
+    out: Transmits,
     buf: Vec<u8>,
     dgram: Vec<u8>,
-    client_addr: SocketAddr,
-    relay_addr: SocketAddr,
-    _dir: PathBuf,
+    /// Media datagrams each member has received.
+    received: Vec<u64>,
+    dir: PathBuf,
 }
 
-impl std::fmt::Debug for QuicRoom {
+impl std::fmt::Debug for ForwardingRoom {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QuicRoom")
-            .field("members", &self.pairs.len())
+        f.debug_struct("ForwardingRoom")
+            .field("members", &self.clients.len())
             .finish()
     }
 }
 
-impl QuicRoom {
+/// Member `i`'s address.
+fn address(i: usize) -> SocketAddr {
+    SocketAddr::from((
+        [127, 0, 0, 2],
+        5000 + u16::try_from(i).unwrap_or(u16::MAX - 5000),
+    ))
+}
+
+/// The settings a one-shard relay runs with, its TLS files written under `dir`.
+pub fn shard_settings(dir: &std::path::Path) -> Result<ShardSettings, String> {
+    let seed = [9u8; 32];
+    let (cert, key, _) = tls_material(&seed).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let (cert_pem, key_pem) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_pem, cert).map_err(|e| e.to_string())?;
+    std::fs::write(&key_pem, key).map_err(|e| e.to_string())?;
+    Ok(ShardSettings {
+        endpoint: EndpointConfig::new(ShardId(0), 1, seed),
+        cert_pem,
+        key_pem,
+        idle_timeout: Duration::from_secs(60),
+        dgram_queue: 1024,
+    })
+}
+
+impl ForwardingRoom {
+    /// A room of `fanout + 1` joined members.
     pub fn new(fanout: usize) -> Result<Self, String> {
-        let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let (cert, key, _) = tls_material(&[9; 32]).map_err(|e| e.to_string())?;
-        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-        std::fs::write(&cert_path, cert).map_err(|e| e.to_string())?;
-        std::fs::write(&key_path, key).map_err(|e| e.to_string())?;
-        let mut server_cfg =
-            quiche::Config::new(quiche::PROTOCOL_VERSION).map_err(|e| e.to_string())?;
-        server_cfg
-            .load_cert_chain_from_pem_file(&cert_path.to_string_lossy())
-            .map_err(|e| e.to_string())?;
-        server_cfg
-            .load_priv_key_from_pem_file(&key_path.to_string_lossy())
-            .map_err(|e| e.to_string())?;
-        server_cfg
-            .set_application_protos(&[b"wzp"])
-            .map_err(|e| e.to_string())?;
-        server_cfg.set_max_idle_timeout(60_000);
-        server_cfg.set_initial_max_data(1 << 20);
-        server_cfg.set_initial_max_streams_bidi(8);
-        server_cfg.enable_dgram(true, 4096, 4096);
-        let mut client_cfg = client_config().map_err(|e| e.to_string())?;
-        let client_addr: SocketAddr = "127.0.0.1:5000".parse().map_err(|e| format!("{e}"))?;
-        let relay_addr: SocketAddr = "127.0.0.1:4433".parse().map_err(|e| format!("{e}"))?;
-        let mut buf = vec![0u8; 65_536];
-        let mut pairs = Vec::new();
-        let mut rooms = RoomTable::new(fanout + 1);
-        let mut room = None;
-        for key in 0..=fanout {
-            let scid = [key as u8 + 1; 16];
-            let mut client = quiche::connect(
-                Some("bench"),
-                &quiche::ConnectionId::from_ref(&scid),
-                client_addr,
-                relay_addr,
-                &mut client_cfg,
-            )
-            .map_err(|e| e.to_string())?;
-            let (len, _) = client.send(&mut buf).map_err(|e| e.to_string())?;
-            let hdr = quiche::Header::from_slice(buf.get_mut(..len).unwrap_or_default(), 16)
-                .map_err(|e| e.to_string())?;
-            let sscid = [0xEE - key as u8; 16];
-            let mut server = quiche::accept(
-                &quiche::ConnectionId::from_ref(&sscid),
-                None,
-                relay_addr,
-                client_addr,
-                &mut server_cfg,
-            )
-            .map_err(|e| e.to_string())?;
-            drop(hdr);
-            let _ = server.recv(
-                buf.get_mut(..len).unwrap_or_default(),
-                quiche::RecvInfo {
-                    from: client_addr,
-                    to: relay_addr,
-                },
-            );
-            for _ in 0..20 {
-                pump(&mut server, &mut client, &mut buf, relay_addr, client_addr);
-                pump(&mut client, &mut server, &mut buf, client_addr, relay_addr);
-                if client.is_established() && server.is_established() {
-                    break;
-                }
-            }
-            if !(client.is_established() && server.is_established()) {
-                return Err("in-memory handshake did not complete".into());
-            }
-            room = rooms
-                .join(
-                    "bench",
-                    Member {
-                        key,
-                        fingerprint: format!("fp{key}"),
-                        alias: None,
-                    },
-                )
-                .ok()
-                .map(|c| c.room);
-            pairs.push(Pair { client, server });
-        }
-        Ok(Self {
-            pairs,
-            rooms,
-            ledger: bench_ledger(),
-            room: room.ok_or("room join failed")?,
-            buf,
-            dgram: vec![0u8; 65_536],
-            client_addr,
-            relay_addr,
-            _dir: dir,
-        })
+        Self::with_members(fanout + 1)
     }
 
-    /// Member 0's client sends `datagram` through the relay to every other member. Returns the
-    /// time the relay's side took: decrypt, read, parse, fan out, encrypt for each receiver.
+    fn with_members(members: usize) -> Result<Self, String> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "switchyard-bench-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let settings = shard_settings(&dir)?;
+        let quic = settings.quic_config().map_err(|e| e.to_string())?;
+        let now = Instant::now();
+        let endpoint = Endpoint::new(settings.endpoint, quic, StdRng::seed_from_u64(1), now);
+        let mut config = client_config().map_err(|e| e.to_string())?;
+        let mut clients = Vec::with_capacity(members);
+        for i in 0..members {
+            let scid = [u8::try_from(i % 256).unwrap_or(0); 16];
+            let client = Client::connect(
+                ClientOptions::new("bench"),
+                Identity::from_secret([u8::try_from(i % 255).unwrap_or(0) + 1; 32]),
+                &scid,
+                address(i),
+                RELAY,
+                &mut config,
+            )
+            .map_err(|e| e.to_string())?;
+            clients.push(client);
+        }
+        let mut room = Self {
+            endpoint,
+            clients,
+            out: Transmits::new(),
+            buf: vec![0u8; 2048],
+            dgram: vec![0u8; 2048],
+            received: vec![0; members],
+            dir,
+        };
+        for _ in 0..JOIN_ROUNDS {
+            if room.clients.iter().all(|c| c.phase() == Phase::Joined) {
+                return Ok(room);
+            }
+            room.round(Instant::now());
+        }
+        Err("in-memory join did not complete".into())
+    }
+
+    /// Member 0 sends `datagram` to the room. Returns the endpoint's time on it.
     pub fn forward(&mut self, datagram: &[u8]) -> Duration {
-        let Self {
-            pairs,
-            rooms,
-            room,
-            ledger,
-            buf,
-            dgram,
-            client_addr,
-            relay_addr,
-            ..
-        } = self;
-        let (ca, ra) = (*client_addr, *relay_addr);
-        let mut relay_time = Duration::ZERO;
-        if let Some(sender) = pairs.get_mut(0) {
-            let _ = sender.client.dgram_send(datagram);
-            while let Ok((len, _)) = sender.client.send(buf) {
-                let started = Instant::now();
-                let _ = sender.server.recv(
-                    buf.get_mut(..len).unwrap_or_default(),
-                    quiche::RecvInfo { from: ca, to: ra },
-                );
-                relay_time += started.elapsed();
-            }
+        let now = Instant::now();
+        let mut spent = Duration::ZERO;
+        if let Some(sender) = self.clients.first_mut() {
+            sender.send_datagram(datagram);
         }
-        let started = Instant::now();
-        let now = started;
-        while let Some(len) = pairs
-            .get_mut(0)
-            .and_then(|p| p.server.dgram_recv(dgram).ok())
-        {
-            let data = dgram.get(..len).unwrap_or_default();
-            relay_step(rooms, *room, ledger, data, now, |k| {
-                pairs
-                    .get_mut(k)
-                    .is_some_and(|p| p.server.dgram_send(data).is_ok())
-            });
-        }
-        let mut out = Vec::with_capacity(pairs.len());
-        for p in pairs.iter_mut().skip(1) {
-            let mut packets = Vec::new();
-            while let Ok((len, _)) = p.server.send(buf) {
-                packets.push(buf.get(..len).unwrap_or_default().to_vec());
-            }
-            out.push(packets);
-        }
-        relay_time += started.elapsed();
-        // Receivers read and acknowledge (client side, not timed).
-        for (p, packets) in pairs.iter_mut().skip(1).zip(out) {
-            for mut pkt in packets {
-                let _ = p
-                    .client
-                    .recv(&mut pkt, quiche::RecvInfo { from: ra, to: ca });
-            }
-            while p.client.dgram_recv(dgram).is_ok() {}
+        // The sender's packet in, the copies out; then the receivers' ACKs in.
+        for _ in 0..2 {
+            let packets = self.take_client_packets(now);
             let started = Instant::now();
-            pump(&mut p.client, &mut p.server, buf, ca, ra);
-            relay_time += started.elapsed();
+            for (mut packet, from) in packets {
+                self.endpoint.handle_datagram(now, from, RELAY, &mut packet);
+            }
+            self.endpoint.poll_transmits(&mut self.out);
+            spent += started.elapsed();
+            self.deliver(now);
         }
-        if let Some(sender) = pairs.get_mut(0) {
-            let started = Instant::now();
-            pump(&mut sender.server, &mut sender.client, buf, ra, ca);
-            relay_time += started.elapsed();
+        spent
+    }
+
+    /// Media datagrams each member has received so far (member 0 first).
+    pub fn received(&self) -> &[u64] {
+        &self.received
+    }
+
+    /// One exchange both ways, with timers.
+    fn round(&mut self, now: Instant) {
+        for c in &mut self.clients {
+            c.on_timeout(now);
         }
-        relay_time
+        self.endpoint.handle_timeout(now);
+        for (mut packet, from) in self.take_client_packets(now) {
+            self.endpoint.handle_datagram(now, from, RELAY, &mut packet);
+        }
+        self.endpoint.poll_transmits(&mut self.out);
+        self.deliver(now);
+    }
+
+    fn take_client_packets(&mut self, now: Instant) -> Vec<(Vec<u8>, SocketAddr)> {
+        let mut packets = Vec::new();
+        for (i, c) in self.clients.iter_mut().enumerate() {
+            while let Some(out) = c.poll_transmit(&mut self.buf, now) {
+                packets.push((
+                    self.buf.get(..out.len).unwrap_or_default().to_vec(),
+                    address(i),
+                ));
+            }
+        }
+        packets
+    }
+
+    /// Hands the endpoint's packets to the clients; its events are not needed here.
+    fn deliver(&mut self, now: Instant) {
+        for (bytes, t) in self.out.iter() {
+            let Some(i) = (0..self.clients.len()).find(|i| address(*i) == t.to) else {
+                continue;
+            };
+            let mut packet = bytes.to_vec();
+            if let Some(c) = self.clients.get_mut(i) {
+                c.on_datagram(&mut packet, RELAY, address(i));
+                c.on_timeout(now);
+                while c.recv_datagram(&mut self.dgram).is_some() {
+                    if let Some(n) = self.received.get_mut(i) {
+                        *n += 1;
+                    }
+                }
+            }
+        }
+        self.out.clear();
+        while self.endpoint.poll_event().is_some() {}
+    }
+}
+
+impl Drop for ForwardingRoom {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -377,38 +205,25 @@ mod tests {
     use super::*;
     use crate::media::{MediaSource, Profile};
 
-    fn packet() -> Vec<u8> {
-        let mut out = Vec::new();
-        MediaSource::new(Profile::Audio, 1, 1).next_tick(0, &mut out);
-        out.remove(0)
-    }
-
     #[test]
-    fn engine_room_queues_one_copy_per_other_member() {
-        let mut room = EngineRoom::new(4);
-        assert_eq!(
-            room.forward(&packet()),
-            FanOut {
-                queued: 4,
-                dropped: 0,
-                skipped: 0
-            }
-        );
-        assert_eq!(room.forward(b"junk"), FanOut::default());
-    }
-
-    #[test]
-    fn quic_room_delivers_to_every_receiver() {
-        let mut room = QuicRoom::new(3).unwrap();
-        let p = packet();
+    fn every_receiver_gets_each_forwarded_datagram_once() {
+        let mut packet = Vec::new();
+        MediaSource::new(Profile::Audio, 1, 1).next_tick(0, &mut packet);
+        let mut room = ForwardingRoom::new(3).unwrap();
+        assert_eq!(room.received(), &[0, 0, 0, 0]);
         for _ in 0..10 {
-            room.forward(&p);
+            room.forward(&packet[0]);
         }
-        let received: Vec<u64> = room
-            .pairs
-            .iter()
-            .map(|p| p.client.stats().dgram_recv as u64)
-            .collect();
-        assert_eq!(received, vec![0, 10, 10, 10]);
+        assert_eq!(
+            room.received(),
+            &[0, 10, 10, 10],
+            "never back to the sender"
+        );
+        let c = room.endpoint.counters();
+        assert_eq!(
+            (c.media_datagrams_in, c.media_datagrams_forwarded),
+            (10, 30)
+        );
+        assert_eq!(c.media_datagrams_sent, 30);
     }
 }

@@ -8,7 +8,7 @@
 //! - [`impair`]: seeded path impairment: loss, bursts, delay, jitter, reordering, duplicates.
 //! - [`run`]: R rooms x P participants, each a glommio task with its own UDP socket.
 //! - [`report`]: summary, table, JSON and `.hgrm` output.
-//! - [`forwarding`]: the relay's in-process forwarding path, for the criterion benches.
+//! - [`forwarding`]: a real endpoint and real clients in memory, for the criterion benches.
 
 pub mod annexb;
 pub mod client;

@@ -13,7 +13,7 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchyard_dataplane::identity::Identity;
+use switchyard_engine::identity::Identity;
 use switchyard_proto::datagram::InboundDatagram;
 use switchyard_proto::media::MediaHeader;
 use switchyard_proto::signal::{default_signal_version, HangupReason, SignalMessage};
@@ -518,8 +518,8 @@ async fn drive(
             close_by = Some(now + Duration::from_secs(2));
         }
 
-        while let Some((len, to)) = client.poll_transmit(&mut sendbuf, now) {
-            let packet = sendbuf.get(..len).unwrap_or_default();
+        while let Some(out) = client.poll_transmit(&mut sendbuf, now) {
+            let (packet, to) = (sendbuf.get(..out.len).unwrap_or_default(), out.to);
             if let Err(e) = socket.send_to(packet, to).await {
                 log::debug!("participant {index}: send: {e}");
             }

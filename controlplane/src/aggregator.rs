@@ -110,10 +110,12 @@ impl Aggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_proto::control::ParticipantId;
 
     fn joined(shard: u16, room: &str, n: u32) -> ShardEvent {
         ShardEvent::Joined {
             shard: ShardId(shard),
+            participant: ParticipantId::new(ShardId(shard), u64::from(n)),
             room: room.into(),
             fingerprint: "f".into(),
             participants: n,
@@ -134,6 +136,7 @@ mod tests {
         );
         a.handle(ShardEvent::Left {
             shard: ShardId(1),
+            participant: ParticipantId::new(ShardId(1), 1),
             room: "r".into(),
             fingerprint: "f".into(),
             participants: 1,
@@ -141,6 +144,7 @@ mod tests {
         assert_eq!(a.snapshot().participants(), 1);
         a.handle(ShardEvent::Left {
             shard: ShardId(1),
+            participant: ParticipantId::new(ShardId(1), 1),
             room: "r".into(),
             fingerprint: "f".into(),
             participants: 0,

@@ -2,11 +2,11 @@
 //! file and key named) and command-line overrides on top.
 
 use crate::relay::{Pinning, RelayOptions};
-use crate::shard::settings::VideoSettings;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use switchyard_engine::endpoint::VideoSettings;
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

@@ -5,7 +5,6 @@
 //! validity, deterministic signature), so both fingerprints stay the same across restarts
 //! and the files beside the seed can be regenerated at any time.
 
-use crate::identity::{derive_key, Identity, TLS_INFO};
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -13,6 +12,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use switchyard_engine::identity::{derive_key, Identity, TLS_INFO};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,16 +1,13 @@
-//! Switchyard's data plane: sharded QUIC relay for WZP v2 rooms.
+//! Switchyard's data plane runtime: the glommio shards that drive the sans-IO endpoints of
+//! `switchyard-engine`, relay assembly, and what the `switchyard` binary needs to start.
 //!
-//! - [`engine`]: sans-IO state machines (rooms, handshake sessions, deadlines, steering).
-//! - [`shard`]: the glommio shard loop that owns a UDP socket, its quiche connections and the
-//!   rooms it owns, and drives the engines.
+//! - [`shard`]: the thin shard loop (socket, rings, endpoint) and the reuseport socket group.
 //! - [`relay`]: starts the shards and the control-plane thread and hands back a handle.
-//! - [`config`], [`identity`], [`identity_store`], [`port_lock`]: what the binary needs to start.
+//! - [`config`], [`identity_store`], [`port_lock`]: what the binary needs to start.
 //!
 //! See `docs/architecture.md` for the shard model, the steering mechanism and the packet path.
 
 pub mod config;
-pub mod engine;
-pub mod identity;
 pub mod identity_store;
 pub mod port_lock;
 pub mod relay;

@@ -2,12 +2,11 @@
 //! identity, start one glommio executor per shard (pinned when there are enough CPUs) and
 //! the control-plane thread, and wire the rings between them.
 
-use crate::engine::session::AuthGate;
 use crate::identity_store::{self, RelayKeys, StoreError};
 use crate::port_lock::{self, PortLock, PortLockError};
-use crate::shard::settings::{ShardSettings, VideoSettings};
+use crate::shard::settings::ShardSettings;
 use crate::shard::socket::bind_group;
-use crate::shard::{Redirected, Shard, ShardRings};
+use crate::shard::{Shard, ShardRings};
 use glommio::{LocalExecutorBuilder, Placement};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +15,9 @@ use std::time::{Duration, Instant};
 use switchyard_controlplane::{
     ring, ControlPlane, ControlPlaneHandle, RelaySnapshot, RingReceiver, RingSender, ShardLink,
 };
+use switchyard_engine::endpoint::VideoSettings;
+use switchyard_engine::session::AuthGate;
+use switchyard_engine::{EndpointConfig, Handoff};
 use switchyard_proto::control::{Directive, ShardId};
 
 const EVENT_RING: usize = 4096;
@@ -144,23 +146,23 @@ pub fn start(options: RelayOptions) -> Result<RelayHandle, StartError> {
         Pinning::Auto => cpus.len() >= usize::from(shards),
     };
 
+    let mut endpoint = EndpointConfig::new(ShardId(0), shards, keys.seed);
+    endpoint.auth = if options.auth_tokens.is_empty() {
+        AuthGate::open()
+    } else {
+        AuthGate::with_tokens(options.auth_tokens.iter().cloned())
+    };
+    endpoint.room_capacity = options.room_capacity;
+    endpoint.max_connections = options.max_connections_per_shard;
+    endpoint.handshake_timeout = options.handshake_timeout;
+    endpoint.counters_interval = options.counters_interval;
+    endpoint.video = options.video;
     let settings = ShardSettings {
-        shards,
+        endpoint,
         cert_pem: keys.cert_pem.clone(),
         key_pem: keys.key_pem.clone(),
-        seed: keys.seed,
-        auth: if options.auth_tokens.is_empty() {
-            AuthGate::open()
-        } else {
-            AuthGate::with_tokens(options.auth_tokens.iter().cloned())
-        },
-        room_capacity: options.room_capacity,
-        max_connections: options.max_connections_per_shard,
-        handshake_timeout: options.handshake_timeout,
         idle_timeout: options.idle_timeout,
         dgram_queue: options.datagram_queue,
-        counters_interval: options.counters_interval,
-        video: options.video,
     };
 
     let n = usize::from(shards);
@@ -192,14 +194,14 @@ pub fn start(options: RelayOptions) -> Result<RelayHandle, StartError> {
             Some(cpu) if pinned => Placement::Fixed(*cpu),
             _ => Placement::Unbound,
         };
-        let settings = settings.clone();
+        let settings = settings.for_shard(id);
         let ready = ready_tx.clone();
         let builder = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{i}"))
             .io_memory(IO_MEMORY);
         let handle = builder
             .spawn(move || async move {
-                match Shard::new(id, settings, socket, rings) {
+                match Shard::new(settings, socket, rings) {
                     Ok(shard) => {
                         let _ = ready.send(Ok(id.0));
                         shard.run().await;
@@ -239,8 +241,8 @@ pub fn start(options: RelayOptions) -> Result<RelayHandle, StartError> {
     })
 }
 
-type PeerSenders = Vec<Vec<Option<RingSender<Redirected>>>>;
-type PeerReceivers = Vec<Vec<RingReceiver<Redirected>>>;
+type PeerSenders = Vec<Vec<Option<RingSender<Handoff>>>>;
+type PeerReceivers = Vec<Vec<RingReceiver<Handoff>>>;
 
 /// One SPSC ring for every ordered pair of shards.
 fn peer_mesh(n: usize) -> (PeerSenders, PeerReceivers) {

@@ -15,12 +15,43 @@ impl ShardId {
     }
 }
 
+/// A participant, unique across the relay's shards for the life of the process: the shard
+/// that serves it in the top 16 bits, a per-shard serial in the low 48. Events to the control
+/// plane name participants by this id, and directives from it will address them by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ParticipantId(u64);
+
+impl ParticipantId {
+    const SERIAL_BITS: u32 = 48;
+
+    /// The `serial`-th participant of `shard` (the serial wraps at 2^48).
+    pub fn new(shard: ShardId, serial: u64) -> Self {
+        let serial = serial & ((1 << Self::SERIAL_BITS) - 1);
+        Self((u64::from(shard.0) << Self::SERIAL_BITS) | serial)
+    }
+
+    pub fn shard(self) -> ShardId {
+        ShardId(u16::try_from(self.0 >> Self::SERIAL_BITS).unwrap_or(u16::MAX))
+    }
+
+    pub fn serial(self) -> u64 {
+        self.0 & ((1 << Self::SERIAL_BITS) - 1)
+    }
+}
+
+impl std::fmt::Display for ParticipantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.shard().0, self.serial())
+    }
+}
+
 /// Shard -> control plane.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ShardEvent {
     /// A participant completed the handshake and joined a room owned by `shard`.
     Joined {
         shard: ShardId,
+        participant: ParticipantId,
         room: String,
         fingerprint: String,
         participants: u32,
@@ -28,6 +59,7 @@ pub enum ShardEvent {
     /// A participant left (closed, timed out, or was hung up).
     Left {
         shard: ShardId,
+        participant: ParticipantId,
         room: String,
         fingerprint: String,
         participants: u32,
@@ -58,11 +90,12 @@ pub struct ShardCounters {
     pub udp_send_errors: u64,
     /// QUIC packets that reached a shard without a connection and were not an Initial.
     pub unknown_connection_packets: u64,
-    /// Initials this shard received for a room another shard owns, and passed on.
+    /// Initial datagrams this shard received for a room another shard owns, and passed on.
     pub initials_redirected_out: u64,
-    /// Initials another shard passed to this one.
+    /// Initial datagrams another shard passed to this one.
     pub initials_redirected_in: u64,
-    /// Connections forgotten before their ClientHello completed (timeout, too many datagrams).
+    /// Connections forgotten before their ClientHello completed: the handshake deadline
+    /// passed, too many Initials came without completing it, or quiche refused the Initial.
     pub initials_abandoned: u64,
     /// Packets passed on because they still carried an ID of another shard.
     pub packets_passed_on: u64,
@@ -80,6 +113,8 @@ pub struct ShardCounters {
     /// Copies queued to receivers (one per receiver per forwarded datagram).
     pub media_datagrams_forwarded: u64,
     pub media_bytes_forwarded: u64,
+    /// Media datagrams that left in a packet (queued copies, replays included, once sent).
+    pub media_datagrams_sent: u64,
     /// Copies dropped because a receiver's datagram queue was full.
     pub forward_queue_full: u64,
     pub media_dropped: [u64; DropReason::COUNT],
@@ -152,6 +187,7 @@ impl ShardCounters {
             media_datagrams_in,
             media_datagrams_forwarded,
             media_bytes_forwarded,
+            media_datagrams_sent,
             forward_queue_full,
             media_dropped,
             signal_messages_in,
@@ -197,6 +233,7 @@ impl ShardCounters {
         self.media_datagrams_in += media_datagrams_in;
         self.media_datagrams_forwarded += media_datagrams_forwarded;
         self.media_bytes_forwarded += media_bytes_forwarded;
+        self.media_datagrams_sent += media_datagrams_sent;
         self.forward_queue_full += forward_queue_full;
         self.signal_messages_in += signal_messages_in;
         self.signal_messages_out += signal_messages_out;
@@ -235,6 +272,18 @@ impl ShardCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn participant_ids_name_their_shard_and_serial() {
+        let id = ParticipantId::new(ShardId(3), 41);
+        assert_eq!((id.shard(), id.serial()), (ShardId(3), 41));
+        assert_eq!(id.to_string(), "3.41");
+        assert_ne!(id, ParticipantId::new(ShardId(2), 41));
+        let wrapped = ParticipantId::new(ShardId(1), (1 << 48) + 5);
+        assert_eq!((wrapped.shard(), wrapped.serial()), (ShardId(1), 5));
+        let last = ParticipantId::new(ShardId(u16::MAX), u64::MAX);
+        assert_eq!(last.shard(), ShardId(u16::MAX));
+    }
 
     #[test]
     fn accumulate_adds_every_field() {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_dataplane::engine::steering::{owner_of, CID_LEN};
+use switchyard_engine::steering::{owner_of, CID_LEN};
 use switchyard_tests::{
     assert_everyone_got_everything, counters, load, relay_options, run_load, start,
 };

@@ -1,62 +1,36 @@
-//! The shard: one glommio executor thread that owns one UDP socket of the reuseport group,
-//! the quiche connections the kernel steers to it, and the rooms it owns.
-//!
-//! Loop shape (one task, state owned through `&mut self`, no locks):
+//! The shard: one glommio executor thread that owns one UDP socket of the reuseport group and
+//! the rings, and drives its [`Endpoint`], which owns everything else (connections, rooms,
+//! timers). The loop only moves bytes and values between them:
 //!
 //! ```text
 //! loop {
-//!     fire expired deadlines (quiche timers, handshake deadlines, pending closes)
-//!     flush every touched connection into one send batch, sendmmsg it
-//!     wait: socket readable, or the next deadline, or 5 ms (inbox and directive polling)
-//!     drain the socket in recvmmsg batches, then the inbox from other shards, then directives
-//!     every 100 ms: video tick (bandwidth estimates -> simulcast layers, late keyframes)
+//!     endpoint.handle_timeout(now)                      whatever is due
+//!     drain: poll_transmits -> sendmmsg, hand-offs -> peer rings, events -> control ring
+//!     wait: socket readable, or the endpoint's timeout, or 5 ms (the rings cannot wake us)
+//!     recvmmsg batches -> handle_datagram; peer rings -> handle_handoff;
+//!     directives -> handle_directive
 //! }
 //! ```
 //!
-//! Packet path: recvmmsg -> quiche recv -> drain datagrams -> parse the 16-byte header ->
-//! keyframe cache and simulcast registry of the room -> for every other member of the room
-//! that takes this layer: `dgram_send` of the original bytes -> after the batch, flush each
-//! touched connection once.
+//! Every datagram of a receive batch is fed before the drain, so a receiver that several
+//! senders reached in one batch is flushed once.
 
-pub mod conn;
-mod handle;
 pub mod settings;
 pub mod socket;
-mod video;
 
-use crate::engine::deadlines::Deadlines;
-use crate::engine::keyframes::CacheLedger;
-use crate::engine::rooms::RoomTable;
-use crate::engine::session::AuthGate;
-use crate::identity::Identity;
-use conn::Conn;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use settings::ShardSettings;
-use slab::Slab;
-use socket::{RecvBatch, SendBatch};
-use std::collections::HashMap;
+use socket::RecvBatch;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::time::{Duration, Instant};
 use switchyard_controlplane::{RingReceiver, RingSender};
+use switchyard_engine::{Endpoint, Handoff, Transmits};
 use switchyard_proto::control::{Directive, ShardCounters, ShardEvent, ShardId};
 
 /// Longest the loop sleeps without a deadline: bounds inbox and directive latency.
 const IDLE_WAIT: Duration = Duration::from_millis(5);
 /// Socket batches drained per loop turn before timers and flushes get their turn.
 const RECV_BATCHES_PER_TURN: usize = 8;
-/// How long a shutting-down shard waits for connections to close.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-
-/// A datagram passed from the shard that received it to the shard that serves it.
-#[derive(Debug)]
-pub struct Redirected {
-    pub data: Vec<u8>,
-    pub from: SocketAddr,
-    /// An Initial the sender read the SNI of (as opposed to a packet for a known ID).
-    pub initial: bool,
-}
 
 /// The shard's ends of its rings.
 #[derive(Debug)]
@@ -64,44 +38,45 @@ pub struct ShardRings {
     pub events: RingSender<ShardEvent>,
     pub directives: RingReceiver<Directive>,
     /// To every other shard (index = shard id; `None` for self).
-    pub to_peers: Vec<Option<RingSender<Redirected>>>,
-    pub from_peers: Vec<RingReceiver<Redirected>>,
+    pub to_peers: Vec<Option<RingSender<Handoff>>>,
+    pub from_peers: Vec<RingReceiver<Handoff>>,
+}
+
+/// What only the loop sees: the socket's results and the rings' drops.
+#[derive(Debug, Default, Clone, Copy)]
+struct LoopCounters {
+    udp_datagrams_out: u64,
+    udp_send_errors: u64,
+    inbox_full_drops: u64,
+}
+
+impl LoopCounters {
+    /// Writes the loop's figures into the endpoint's counters on their way out.
+    fn stamp(&self, counters: &mut ShardCounters, event_ring_drops: u64) {
+        counters.udp_datagrams_out = self.udp_datagrams_out;
+        counters.udp_send_errors = self.udp_send_errors;
+        counters.inbox_full_drops = self.inbox_full_drops;
+        counters.event_ring_drops = event_ring_drops;
+    }
 }
 
 pub struct Shard {
     id: ShardId,
-    settings: ShardSettings,
+    endpoint: Endpoint,
     socket: glommio::net::UdpSocket,
     fd: RawFd,
     local: SocketAddr,
-    quic_config: quiche::Config,
-    identity: Identity,
-    auth: AuthGate,
-    rng: StdRng,
-    conns: Slab<Conn>,
-    by_cid: HashMap<quiche::ConnectionId<'static>, usize>,
-    rooms: RoomTable<usize>,
-    /// Bytes and counts of every room's keyframe cache on this shard.
-    ledger: CacheLedger,
-    deadlines: Deadlines<usize>,
-    counters: ShardCounters,
     rings: ShardRings,
-    recv: Option<RecvBatch>,
-    out: SendBatch,
-    dgram_buf: Vec<u8>,
-    stream_buf: Vec<u8>,
-    touched: Vec<usize>,
-    generation: u64,
-    next_report: Instant,
-    next_video_tick: Instant,
-    stopping: Option<Instant>,
+    recv: RecvBatch,
+    out: Transmits,
+    counters: LoopCounters,
 }
 
 impl std::fmt::Debug for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shard")
             .field("id", &self.id)
-            .field("conns", &self.conns.len())
+            .field("endpoint", &self.endpoint)
             .finish()
     }
 }
@@ -109,7 +84,6 @@ impl std::fmt::Debug for Shard {
 impl Shard {
     /// Builds the shard's state on its own thread.
     pub fn new(
-        id: ShardId,
         settings: ShardSettings,
         socket: socket2::Socket,
         rings: ShardRings,
@@ -125,56 +99,36 @@ impl Shard {
         let quic_config = settings
             .quic_config()
             .map_err(|e| format!("quic config: {e}"))?;
-        let now = Instant::now();
+        let id = settings.endpoint.shard;
+        let rng = rand::SeedableRng::from_entropy();
         Ok(Self {
             id,
+            endpoint: Endpoint::new(settings.endpoint, quic_config, rng, Instant::now()),
             fd: socket.as_raw_fd(),
             socket,
             local,
-            quic_config,
-            identity: Identity::relay_from_seed(&settings.seed),
-            auth: settings.auth.clone(),
-            rng: StdRng::from_entropy(),
-            conns: Slab::new(),
-            by_cid: HashMap::new(),
-            rooms: RoomTable::new(settings.room_capacity),
-            ledger: CacheLedger::new(
-                settings.video.keyframe_stream_cap,
-                settings.video.keyframe_shard_cap,
-            ),
-            deadlines: Deadlines::new(),
-            counters: ShardCounters::default(),
             rings,
-            recv: Some(RecvBatch::default()),
-            out: SendBatch::default(),
-            dgram_buf: vec![0; 65_536],
-            stream_buf: vec![0; 65_536],
-            touched: Vec::new(),
-            generation: 0,
-            next_report: now + settings.counters_interval,
-            next_video_tick: now + video::VIDEO_TICK,
-            stopping: None,
-            settings,
+            recv: RecvBatch::default(),
+            out: Transmits::new(),
+            counters: LoopCounters::default(),
         })
     }
 
-    /// Runs until a Shutdown directive has been carried out.
+    /// Runs until the endpoint has stopped (after a Shutdown directive).
     pub async fn run(mut self) {
         let mut probe = [0u8; 1];
         loop {
-            let now = Instant::now();
-            self.fire_deadlines(now);
-            self.flush().await;
-            if let Some(since) = self.stopping {
-                if self.conns.is_empty() || now.duration_since(since) > SHUTDOWN_GRACE {
-                    self.report_counters();
-                    return;
-                }
+            self.endpoint.handle_timeout(Instant::now());
+            self.drain().await;
+            if self.endpoint.is_stopped() {
+                return;
             }
             let wait = self
-                .deadlines
-                .earliest()
-                .map_or(IDLE_WAIT, |d| d.saturating_duration_since(Instant::now()))
+                .endpoint
+                .poll_timeout()
+                .map_or(IDLE_WAIT, |(at, _)| {
+                    at.saturating_duration_since(Instant::now())
+                })
                 .min(IDLE_WAIT);
             if wait >= Duration::from_micros(20) && self.socket.set_read_timeout(Some(wait)).is_ok()
             {
@@ -182,26 +136,15 @@ impl Shard {
                 let _ = self.socket.peek_from(&mut probe).await;
             }
             let now = Instant::now();
-            self.drain_socket(now);
-            self.drain_peers(now);
-            self.drain_directives(now);
-            if now >= self.next_video_tick {
-                self.next_video_tick = now + video::VIDEO_TICK;
-                self.video_tick(now);
-            }
-            if now >= self.next_report {
-                self.next_report = now + self.settings.counters_interval;
-                self.report_counters();
-            }
+            self.receive(now);
+            self.receive_handoffs(now);
+            self.receive_directives(now);
         }
     }
 
-    fn drain_socket(&mut self, now: Instant) {
-        let Some(mut batch) = self.recv.take() else {
-            return;
-        };
+    fn receive(&mut self, now: Instant) {
         for _ in 0..RECV_BATCHES_PER_TURN {
-            let n = match batch.recv(self.fd) {
+            let n = match self.recv.recv(self.fd) {
                 Ok(n) => n,
                 Err(e) => {
                     log::warn!("shard {}: recvmmsg: {e}", self.id.0);
@@ -209,127 +152,68 @@ impl Shard {
                 }
             };
             for i in 0..n {
-                if let Some((data, from)) = batch.get_mut(i) {
-                    self.counters.udp_datagrams_in += 1;
-                    self.on_datagram(data, from, now, false);
+                if let Some((data, from)) = self.recv.get_mut(i) {
+                    self.endpoint.handle_datagram(now, from, self.local, data);
                 }
             }
             if n < socket::BATCH {
                 break;
             }
         }
-        self.recv = Some(batch);
     }
 
-    fn drain_peers(&mut self, now: Instant) {
-        for i in 0..self.rings.from_peers.len() {
-            while let Some(Ok(Some(mut msg))) = self.rings.from_peers.get(i).map(|r| r.try_pop()) {
-                if msg.initial {
-                    self.counters.initials_redirected_in += 1;
-                }
-                self.on_datagram(&mut msg.data, msg.from, now, true);
+    fn receive_handoffs(&mut self, now: Instant) {
+        for ring in &self.rings.from_peers {
+            while let Ok(Some(handoff)) = ring.try_pop() {
+                self.endpoint.handle_handoff(now, handoff);
             }
         }
     }
 
-    fn drain_directives(&mut self, now: Instant) {
+    fn receive_directives(&mut self, now: Instant) {
         while let Ok(Some(directive)) = self.rings.directives.try_pop() {
-            match directive {
-                Directive::Shutdown => self.begin_shutdown(now),
-                Directive::ReportCounters { generation } => {
-                    self.generation = self.generation.max(generation);
-                    self.report_counters();
-                }
-            }
+            self.endpoint.handle_directive(now, directive);
         }
     }
 
-    fn report_counters(&mut self) {
-        self.counters.rooms = self.rooms.room_count() as u64;
-        self.counters.participants = self.rooms.participant_count() as u64;
-        self.counters.event_ring_drops = self.rings.events.dropped();
-        let cache = self.ledger.stats;
-        self.counters.keyframe_cache_bytes = self.ledger.bytes() as u64;
-        self.counters.keyframes_cached = cache.keyframes_cached;
-        self.counters.keyframe_partials_discarded = cache.partials_discarded;
-        self.counters.keyframes_over_stream_cap = cache.over_stream_cap;
-        self.counters.keyframes_over_shard_cap = cache.over_shard_cap;
-        let event = ShardEvent::Counters {
-            shard: self.id,
-            generation: self.generation,
-            counters: Box::new(self.counters.clone()),
-        };
-        self.rings.events.push(event);
-    }
-
-    fn mark_touched(&mut self, key: usize) {
-        if let Some(c) = self.conns.get_mut(key) {
-            if !c.touched {
-                c.touched = true;
-                self.touched.push(key);
+    /// Sends what the endpoint has to send and passes on its hand-offs and events.
+    async fn drain(&mut self) {
+        self.endpoint.poll_transmits(&mut self.out);
+        self.send().await;
+        while let Some(handoff) = self.endpoint.poll_handoff() {
+            let pushed = self
+                .rings
+                .to_peers
+                .get_mut(handoff.to.index())
+                .and_then(Option::as_mut)
+                .is_some_and(|ring| ring.push(handoff));
+            if !pushed {
+                self.counters.inbox_full_drops += 1;
             }
+        }
+        while let Some(mut event) = self.endpoint.poll_event() {
+            if let ShardEvent::Counters { counters, .. } = &mut event {
+                self.counters.stamp(counters, self.rings.events.dropped());
+            }
+            self.rings.events.push(event);
         }
     }
 
-    /// Sends what every touched connection has to send, re-arms its deadline, and reaps the
-    /// connections that closed.
-    async fn flush(&mut self) {
-        let touched = std::mem::take(&mut self.touched);
-        for &key in &touched {
-            let Some(conn) = self.conns.get_mut(key) else {
-                continue;
-            };
-            conn.touched = false;
-            if conn.purpose == conn::Purpose::AwaitingSni {
-                // Nothing leaves until the owner shard is known.
-                self.deadlines.arm(key, conn.sni_deadline);
-                continue;
-            }
-            conn.flush_signals();
-            loop {
-                let buf = self.out.reserve();
-                match conn.quic.send(buf) {
-                    Ok((len, info)) => self.out.commit(len, info.to),
-                    Err(quiche::Error::Done) => {
-                        self.out.cancel();
-                        break;
-                    }
-                    Err(e) => {
-                        self.out.cancel();
-                        log::debug!("{}: send failed: {e}", conn.quic.trace_id());
-                        let _ = conn.quic.close(false, 0x1, b"internal error");
-                        break;
-                    }
-                }
-            }
-            let deadline = conn.next_deadline();
-            let closed = conn.quic.is_closed();
-            if closed {
-                self.remove_conn(key);
-            } else {
-                self.deadlines.arm(key, deadline);
-            }
-        }
-        self.touched = touched;
-        self.touched.clear();
-        self.send_batch().await;
-    }
-
-    async fn send_batch(&mut self) {
+    async fn send(&mut self) {
         if self.out.is_empty() {
             return;
         }
         let total = self.out.len();
-        let mut progress = self.out.send(self.fd, 0);
+        let mut progress = socket::send_batch(self.fd, &self.out, 0);
         // The socket buffer is full: wait for room through io_uring, then batch again.
         while progress.next < total {
-            if let Some((data, to)) = self.out.item(progress.next) {
-                if self.socket.send_to(data, to).await.is_err() {
+            if let Some((data, t)) = self.out.get(progress.next) {
+                if self.socket.send_to(data, t.to).await.is_err() {
                     progress.errors += 1;
                 }
             }
             let errors = progress.errors;
-            progress = self.out.send(self.fd, progress.next + 1);
+            progress = socket::send_batch(self.fd, &self.out, progress.next + 1);
             progress.errors += errors;
         }
         self.counters.udp_send_errors += progress.errors;

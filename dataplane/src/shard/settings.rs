@@ -1,54 +1,32 @@
-//! Everything a shard needs to build its own state inside its executor. Plain values that
-//! cross to the shard thread once, at start.
+//! Everything a shard needs to build its state inside its executor: plain values that cross
+//! to the shard thread once, at start. The benches build their endpoints from the same
+//! settings, so they measure the shard's quiche configuration.
 
-use crate::engine::keyframes::{DEFAULT_SHARD_CAP, DEFAULT_STREAM_CAP};
-use crate::engine::layers::LayerPolicy;
-use crate::engine::pli::PliPolicy;
-use crate::engine::session::AuthGate;
 use std::path::PathBuf;
 use std::time::Duration;
+use switchyard_engine::endpoint::MAX_OPEN_SIGNAL_STREAMS;
+use switchyard_engine::EndpointConfig;
+use switchyard_proto::control::ShardId;
 
 #[derive(Debug, Clone)]
 pub struct ShardSettings {
-    pub shards: u16,
+    /// The endpoint's configuration; [`ShardSettings::for_shard`] sets the shard.
+    pub endpoint: EndpointConfig,
     pub cert_pem: PathBuf,
     pub key_pem: PathBuf,
-    /// The relay seed; each shard derives the identity key from it.
-    pub seed: [u8; 32],
-    pub auth: AuthGate,
-    pub room_capacity: usize,
-    pub max_connections: usize,
-    pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
     /// Datagrams quiche may queue per connection, each direction.
     pub dgram_queue: usize,
-    pub counters_interval: Duration,
-    pub video: VideoSettings,
-}
-
-/// Limits of the video features: keyframe cache, PLI gate, simulcast layer selection.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct VideoSettings {
-    /// Largest keyframe cached per stream, bytes.
-    pub keyframe_stream_cap: usize,
-    /// Every keyframe cache of one shard together, bytes.
-    pub keyframe_shard_cap: usize,
-    pub pli: PliPolicy,
-    pub layers: LayerPolicy,
-}
-
-impl Default for VideoSettings {
-    fn default() -> Self {
-        Self {
-            keyframe_stream_cap: DEFAULT_STREAM_CAP,
-            keyframe_shard_cap: DEFAULT_SHARD_CAP,
-            pli: PliPolicy::default(),
-            layers: LayerPolicy::default(),
-        }
-    }
 }
 
 impl ShardSettings {
+    /// The settings of shard `shard`.
+    pub fn for_shard(&self, shard: ShardId) -> Self {
+        let mut s = self.clone();
+        s.endpoint.shard = shard;
+        s
+    }
+
     /// quiche configuration with WZP's transport parameters (reference section 2.1).
     pub fn quic_config(&self) -> Result<quiche::Config, quiche::Error> {
         let mut c = quiche::Config::new(quiche::PROTOCOL_VERSION)?;
@@ -62,7 +40,7 @@ impl ShardSettings {
         c.set_initial_max_stream_data_bidi_local(64 * 1024);
         c.set_initial_max_stream_data_bidi_remote(64 * 1024);
         c.set_initial_max_stream_data_uni(64 * 1024);
-        c.set_initial_max_streams_bidi(crate::shard::conn::MAX_OPEN_SIGNAL_STREAMS as u64);
+        c.set_initial_max_streams_bidi(MAX_OPEN_SIGNAL_STREAMS as u64);
         c.set_initial_max_streams_uni(4);
         c.set_initial_rtt(Duration::from_millis(300));
         c.set_disable_active_migration(true);

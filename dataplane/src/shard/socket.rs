@@ -6,12 +6,13 @@
 //! to wait for readiness (a 1-byte `MSG_PEEK` with a timeout) and for sends that must wait,
 //! and these calls for the bulk of the traffic.
 
-use crate::engine::steering::{reuseport_program, BpfInsn};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use switchyard_engine::steering::{reuseport_program, BpfInsn};
+use switchyard_engine::Transmits;
 
 /// Largest UDP payload the relay reads (QUIC packets are at most 1452 B here; a larger
 /// datagram is truncated by the kernel and then rejected by quiche).
@@ -201,117 +202,67 @@ impl RecvBatch {
     }
 }
 
-/// How far one [`SendBatch::send`] call got.
+/// How far one [`send_batch`] call got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendProgress {
     pub next: usize,
     pub errors: u64,
 }
 
-/// Outgoing datagrams gathered during one loop turn, flushed with `sendmmsg`.
-#[derive(Debug, Default)]
-pub struct SendBatch {
-    arena: Vec<u8>,
-    items: Vec<(usize, usize, SockAddr)>,
-}
-
-impl SendBatch {
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    /// Space for one more datagram: write into the returned slice, then [`Self::commit`].
-    pub fn reserve(&mut self) -> &mut [u8] {
-        let start = self.arena.len();
-        self.arena.resize(start + MAX_DATAGRAM, 0);
-        self.arena.get_mut(start..).unwrap_or_default()
-    }
-
-    /// Keeps the first `len` bytes of the last reservation, to be sent to `to`.
-    pub fn commit(&mut self, len: usize, to: SocketAddr) {
-        let start = self.arena.len().saturating_sub(MAX_DATAGRAM);
-        self.arena.truncate(start + len.min(MAX_DATAGRAM));
-        self.items
-            .push((start, len.min(MAX_DATAGRAM), SockAddr::from(to)));
-    }
-
-    /// Drops the last reservation.
-    pub fn cancel(&mut self) {
-        let start = self.arena.len().saturating_sub(MAX_DATAGRAM);
-        self.arena.truncate(start);
-    }
-
-    /// Adds a copy of `data`.
-    pub fn push(&mut self, data: &[u8], to: SocketAddr) {
-        let start = self.arena.len();
-        self.arena.extend_from_slice(data);
-        self.items.push((start, data.len(), SockAddr::from(to)));
-    }
-
-    /// Sends without blocking, starting at item `from`. Returns the index of the first item
-    /// not sent (the kernel would block on it) and how many items failed and were skipped.
-    pub fn send(&self, fd: RawFd, from: usize) -> SendProgress {
-        let mut progress = SendProgress {
-            next: from,
-            errors: 0,
-        };
-        while progress.next < self.items.len() {
-            let chunk = self.items.get(progress.next..).unwrap_or_default();
-            let chunk = chunk.get(..chunk.len().min(BATCH)).unwrap_or_default();
-            let mut iovecs: [MaybeUninit<libc::iovec>; BATCH] = [MaybeUninit::uninit(); BATCH];
-            let mut msgs: [MaybeUninit<libc::mmsghdr>; BATCH] = [MaybeUninit::zeroed(); BATCH];
-            for ((start, len, addr), (iov, msg)) in
-                chunk.iter().zip(iovecs.iter_mut().zip(msgs.iter_mut()))
-            {
-                let data = self.arena.get(*start..start + len).unwrap_or_default();
-                let iov = iov.write(libc::iovec {
-                    iov_base: data.as_ptr().cast_mut().cast(),
-                    iov_len: data.len(),
-                });
-                // SAFETY: zeroed mmsghdr is valid; sendmmsg only reads these fields.
-                let msg = unsafe { msg.assume_init_mut() };
-                msg.msg_hdr.msg_name = addr.as_ptr().cast_mut().cast();
-                msg.msg_hdr.msg_namelen = addr.len();
-                msg.msg_hdr.msg_iov = iov;
-                msg.msg_hdr.msg_iovlen = 1;
-            }
-            // SAFETY: headers point into `self.arena` and `self.items`, alive for the call.
-            let n = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    msgs.as_mut_ptr().cast(),
-                    u32::try_from(chunk.len()).unwrap_or(0),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if n < 0 {
-                if io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock {
-                    return progress;
-                }
-                // This datagram is refused for good (bad address, too large): skip it.
-                progress.errors += 1;
-                progress.next += 1;
-                continue;
-            }
-            progress.next += usize::try_from(n).unwrap_or(0);
+/// Sends the batch's packets with `sendmmsg`, without blocking, starting at packet `from`.
+/// Returns the index of the first packet not sent (the kernel would block on it) and how
+/// many packets failed and were skipped.
+pub fn send_batch(fd: RawFd, batch: &Transmits, from: usize) -> SendProgress {
+    let mut progress = SendProgress {
+        next: from,
+        errors: 0,
+    };
+    while progress.next < batch.len() {
+        let chunk = (progress.next..batch.len().min(progress.next + BATCH))
+            .filter_map(|i| batch.get(i))
+            .map(|(data, t)| (data, SockAddr::from(t.to)));
+        let mut addrs: [Option<SockAddr>; BATCH] = std::array::from_fn(|_| None);
+        let mut iovecs: [MaybeUninit<libc::iovec>; BATCH] = [MaybeUninit::uninit(); BATCH];
+        let mut msgs: [MaybeUninit<libc::mmsghdr>; BATCH] = [MaybeUninit::zeroed(); BATCH];
+        let mut count = 0;
+        for (((data, addr), slot), (iov, msg)) in chunk
+            .zip(addrs.iter_mut())
+            .zip(iovecs.iter_mut().zip(msgs.iter_mut()))
+        {
+            let addr = slot.insert(addr);
+            let iov = iov.write(libc::iovec {
+                iov_base: data.as_ptr().cast_mut().cast(),
+                iov_len: data.len(),
+            });
+            // SAFETY: zeroed mmsghdr is valid; sendmmsg only reads these fields.
+            let msg = unsafe { msg.assume_init_mut() };
+            msg.msg_hdr.msg_name = addr.as_ptr().cast_mut().cast();
+            msg.msg_hdr.msg_namelen = addr.len();
+            msg.msg_hdr.msg_iov = iov;
+            msg.msg_hdr.msg_iovlen = 1;
+            count += 1;
         }
-        progress
+        // SAFETY: headers point into `batch` and `addrs`, alive for the call.
+        let n = unsafe {
+            libc::sendmmsg(
+                fd,
+                msgs.as_mut_ptr().cast(),
+                u32::try_from(count).unwrap_or(0),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock {
+                return progress;
+            }
+            // This datagram is refused for good (bad address, too large): skip it.
+            progress.errors += 1;
+            progress.next += 1;
+            continue;
+        }
+        progress.next += usize::try_from(n).unwrap_or(0);
     }
-
-    /// Item `i`: its bytes and destination.
-    pub fn item(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
-        let (start, len, addr) = self.items.get(i)?;
-        Some((self.arena.get(*start..start + len)?, addr.as_socket()?))
-    }
-
-    pub fn clear(&mut self) {
-        self.arena.clear();
-        self.items.clear();
-    }
+    progress
 }
 
 #[cfg(test)]
@@ -324,15 +275,13 @@ mod tests {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let to = rx.local_addr().unwrap();
-        let mut out = SendBatch::default();
+        let mut out = Transmits::new();
         for i in 0..40u8 {
             out.push(&[i; 10], to);
         }
-        let buf = out.reserve();
-        buf[..3].copy_from_slice(b"abc");
-        out.commit(3, to);
+        out.push(b"abc", to);
         assert_eq!(
-            out.send(tx.as_raw_fd(), 0),
+            send_batch(tx.as_raw_fd(), &out, 0),
             SendProgress {
                 next: 41,
                 errors: 0

@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn first_request_is_forwarded() {
         let mut g = PliGate::new();
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         assert_eq!(
             g.request(1u32, 9, 0, t0, PliPolicy::default()),
             PliVerdict::Forward
@@ -132,7 +132,7 @@ mod tests {
     fn dedup_window_from_both_sides_of_its_boundary() {
         let policy = PliPolicy::default();
         let mut g = PliGate::new();
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         assert_eq!(g.request(1u32, 9, 0, t0, policy), PliVerdict::Forward);
         assert_eq!(
             g.request(2, 9, 0, t0 + 199 * MS, policy),
@@ -157,7 +157,7 @@ mod tests {
     fn owners_and_streams_have_separate_windows() {
         let policy = PliPolicy::default();
         let mut g = PliGate::new();
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         assert_eq!(g.request(1u32, 9, 0, t0, policy), PliVerdict::Forward);
         assert_eq!(g.request(1, 9, 1, t0, policy), PliVerdict::Forward);
         assert_eq!(g.request(1, 8, 0, t0, policy), PliVerdict::Forward);
@@ -171,7 +171,7 @@ mod tests {
             ..PliPolicy::default()
         };
         let mut g = PliGate::new();
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         g.request(1u32, 9, 0, t0, policy);
         assert_eq!(
             g.request(1, 9, 0, t0 + 49 * MS, policy),
@@ -190,7 +190,7 @@ mod tests {
             ..PliPolicy::default()
         };
         let mut g = PliGate::new();
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         let verdicts: Vec<_> = (0..5u8)
             .map(|s| g.request(1u32, 9, s, t0 + u32::from(s) * MS, policy))
             .collect();
@@ -223,7 +223,7 @@ mod tests {
             ..PliPolicy::default()
         };
         let mut g = PliGate::new();
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         g.request(1u32, 9, 0, t0, policy);
         g.forget(9);
         assert_eq!(

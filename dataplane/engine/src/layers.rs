@@ -497,7 +497,7 @@ mod tests {
     #[test]
     fn hysteresis_changes_target_only_after_three_steady_seconds() {
         let h = Duration::from_secs(3);
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         let mut t = LayerTarget::new(Layer::Low);
         assert_eq!(t.observe(Layer::High, t0, h), None, "candidate starts");
         assert_eq!(
@@ -517,7 +517,7 @@ mod tests {
     #[test]
     fn hysteresis_restarts_when_the_estimate_wavers() {
         let h = Duration::from_secs(3);
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         let mut t = LayerTarget::new(Layer::Low);
         t.observe(Layer::High, t0, h);
         t.observe(Layer::Low, t0 + 1000 * MS, h);
@@ -533,7 +533,7 @@ mod tests {
 
     #[test]
     fn switch_keeps_the_old_layer_until_a_keyframe_of_the_new() {
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         let mut s = LayerSwitch::new(Layer::Low);
         s.want(Layer::High, t0);
         assert_eq!(s.pending(), Some(Layer::High));
@@ -556,7 +556,7 @@ mod tests {
 
     #[test]
     fn wanting_the_forwarded_layer_cancels_a_pending_switch() {
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         let mut s = LayerSwitch::new(Layer::Mid);
         s.want(Layer::High, t0);
         s.want(Layer::Mid, t0 + MS);
@@ -567,7 +567,7 @@ mod tests {
     #[test]
     fn late_keyframe_is_reported_once_after_the_wait() {
         let wait = Duration::from_millis(500);
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         let mut s = LayerSwitch::new(Layer::Low);
         s.want(Layer::Mid, t0);
         assert_eq!(s.overdue(t0 + 499 * MS, wait), None);
@@ -584,7 +584,7 @@ mod tests {
     #[test]
     fn room_filters_simulcast_publishers_only() {
         let p = LayerPolicy::default();
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         let mut room = Simulcast::new();
         room.join(2u32, Layer::Low);
         room.on_packet(1, &video(0), t0, &p);
@@ -613,7 +613,7 @@ mod tests {
     #[test]
     fn receiver_takes_the_best_layer_the_publisher_sends() {
         let p = LayerPolicy::default();
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         let mut room = Simulcast::new();
         room.join(2u32, Layer::High);
         room.on_packet(1, &video(0), t0, &p);
@@ -641,7 +641,7 @@ mod tests {
     #[test]
     fn estimate_change_moves_every_publisher_after_hysteresis() {
         let p = LayerPolicy::default();
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         let mut room = Simulcast::new();
         room.join(9u32, Layer::High);
         for publisher in [1, 2] {
@@ -679,7 +679,7 @@ mod tests {
     #[test]
     fn registry_knows_who_publishes_which_video_stream() {
         let p = LayerPolicy::default();
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         let mut room = Simulcast::new();
         room.on_packet(1u32, &video(0), t0, &p);
         room.on_packet(1, &video(200), t0, &p);
@@ -699,7 +699,7 @@ mod tests {
     #[test]
     fn leave_forgets_publisher_and_receiver() {
         let p = LayerPolicy::default();
-        let t0 = Instant::now();
+        let t0 = switchyard_testclock::origin();
         let mut room = Simulcast::new();
         room.join(2u32, Layer::Low);
         room.on_packet(1, &video(0), t0, &p);

@@ -4,10 +4,10 @@
 //! and the count says so. A receiver may also not want the copy (another simulcast layer is
 //! forwarded to it), which is counted apart.
 
-use crate::engine::keyframes::CacheLedger;
-use crate::engine::layers::LayerPolicy;
-use crate::engine::room_media::RoomMedia;
-use crate::engine::rooms::Member;
+use crate::keyframes::CacheLedger;
+use crate::layers::LayerPolicy;
+use crate::room_media::RoomMedia;
+use crate::rooms::Member;
 use std::hash::Hash;
 use std::time::Instant;
 use switchyard_proto::media::MediaHeader;

@@ -1,11 +1,11 @@
 //! The video state a room owns besides its members: the keyframe cache, the PLI gate and the
-//! simulcast layers. It lives and dies with the room (see [`crate::engine::rooms`]): a
+//! simulcast layers. It lives and dies with the room (see [`crate::rooms`]): a
 //! participant's leave purges what it published and what it asked for, and the room's close
 //! drops everything and returns the cache bytes to the shard's ledger.
 
-use crate::engine::keyframes::{CacheLedger, KeyframeCache};
-use crate::engine::layers::Simulcast;
-use crate::engine::pli::PliGate;
+use crate::keyframes::{CacheLedger, KeyframeCache};
+use crate::layers::Simulcast;
+use crate::pli::PliGate;
 use std::hash::Hash;
 
 #[derive(Debug)]

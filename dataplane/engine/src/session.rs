@@ -134,15 +134,17 @@ pub struct Session {
 impl Session {
     /// A session for a connection accepted at `now`; it must join within `timeout`.
     pub fn new(gate: &AuthGate, now: Instant, timeout: Duration) -> Self {
+        Self::until(gate, now + timeout)
+    }
+
+    /// A session that must join by `deadline`.
+    pub fn until(gate: &AuthGate, deadline: Instant) -> Self {
         let state = if gate.is_enabled() {
             State::AwaitingAuth
         } else {
             State::AwaitingOffer
         };
-        Self {
-            state,
-            deadline: now + timeout,
-        }
+        Self { state, deadline }
     }
 
     pub fn state(&self) -> State {
@@ -266,7 +268,7 @@ mod tests {
     use switchyard_proto::codec::CodecId;
 
     fn origin() -> Instant {
-        Instant::now()
+        switchyard_testclock::origin()
     }
 
     fn relay() -> Identity {

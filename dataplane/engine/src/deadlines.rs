@@ -94,7 +94,7 @@ mod tests {
 
     fn t0() -> Instant {
         // The one clock read in these tests: a fixed origin, then simulated offsets.
-        Instant::now()
+        switchyard_testclock::origin()
     }
 
     #[test]

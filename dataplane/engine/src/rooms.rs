@@ -9,8 +9,8 @@
 //! purges the leaver's part of it, and the close drops it, returning the cache bytes to the
 //! shard's [`CacheLedger`].
 
-use crate::engine::keyframes::CacheLedger;
-use crate::engine::room_media::RoomMedia;
+use crate::keyframes::CacheLedger;
+use crate::room_media::RoomMedia;
 use slab::Slab;
 use std::collections::HashMap;
 use std::hash::Hash;

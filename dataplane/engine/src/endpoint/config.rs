@@ -1,0 +1,71 @@
+//! What an endpoint is configured with, besides its quiche configuration: plain values that
+//! cross to the shard thread once, at start.
+
+use crate::keyframes::{DEFAULT_SHARD_CAP, DEFAULT_STREAM_CAP};
+use crate::layers::LayerPolicy;
+use crate::pli::PliPolicy;
+use crate::session::AuthGate;
+use std::time::Duration;
+use switchyard_proto::control::ShardId;
+
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// This endpoint's shard, and how many there are (room owners and connection IDs
+    /// depend on both).
+    pub shard: ShardId,
+    pub shards: u16,
+    /// The relay seed; the identity key that signs CallAnswer derives from it.
+    pub seed: [u8; 32],
+    pub auth: AuthGate,
+    pub room_capacity: usize,
+    /// New connections beyond this are ignored (counted as unknown packets).
+    pub max_connections: usize,
+    /// Time from the first Initial to a joined participant; also bounds a ClientHello that
+    /// spans several Initials.
+    pub handshake_timeout: Duration,
+    /// How often the endpoint reports its counters to the control plane.
+    pub counters_interval: Duration,
+    /// How long a stopping endpoint waits for its connections to close.
+    pub shutdown_grace: Duration,
+    pub video: VideoSettings,
+}
+
+impl EndpointConfig {
+    /// Defaults for shard `shard` of `shards`.
+    pub fn new(shard: ShardId, shards: u16, seed: [u8; 32]) -> Self {
+        Self {
+            shard,
+            shards,
+            seed,
+            auth: AuthGate::open(),
+            room_capacity: 100,
+            max_connections: 10_000,
+            handshake_timeout: Duration::from_secs(10),
+            counters_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(2),
+            video: VideoSettings::default(),
+        }
+    }
+}
+
+/// Limits of the video features: keyframe cache, PLI gate, simulcast layer selection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VideoSettings {
+    /// Largest keyframe cached per stream, bytes.
+    pub keyframe_stream_cap: usize,
+    /// Every keyframe cache of one shard together, bytes.
+    pub keyframe_shard_cap: usize,
+    pub pli: PliPolicy,
+    pub layers: LayerPolicy,
+}
+
+impl Default for VideoSettings {
+    fn default() -> Self {
+        Self {
+            keyframe_stream_cap: DEFAULT_STREAM_CAP,
+            keyframe_shard_cap: DEFAULT_SHARD_CAP,
+            pli: PliPolicy::default(),
+            layers: LayerPolicy::default(),
+        }
+    }
+}

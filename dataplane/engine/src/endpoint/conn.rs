@@ -1,0 +1,199 @@
+//! The endpoint's connections: each quiche connection with its lifecycle phase and signal
+//! streams, and the table that finds them by connection ID, remembers which were touched since
+//! the last flush, and keeps one deadline per connection.
+
+use super::lifecycle::Phase;
+use super::path::PathSample;
+use crate::deadlines::Deadlines;
+use crate::signal_streams::{Limits, SignalStreams};
+use slab::Slab;
+use std::collections::HashMap;
+use std::time::Instant;
+use switchyard_proto::control::ShardCounters;
+use switchyard_proto::signal::SignalMessage;
+
+/// Signal streams a peer may have half-read at once.
+pub const MAX_OPEN_SIGNAL_STREAMS: usize = 8;
+/// Signal messages one connection may have waiting; one more is dropped and counted.
+pub const SIGNAL_QUEUE_CAP: usize = 64;
+
+/// A connection's slot in its endpoint; valid until the connection is removed, then reused.
+/// Other threads name participants by [`switchyard_proto::control::ParticipantId`] instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnKey(usize);
+
+impl ConnKey {
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+pub(crate) struct Conn {
+    pub quic: quiche::Connection,
+    pub phase: Phase,
+    pub signals: SignalStreams,
+    /// Connection IDs that map to this connection: the one the relay issued and the one the
+    /// client chose for its first Initial.
+    pub cids: [quiche::ConnectionId<'static>; 2],
+    touched: bool,
+    /// quiche's counts at the previous bandwidth estimate.
+    pub path: PathSample,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("trace_id", &self.quic.trace_id())
+            .field("phase", &self.phase)
+            .finish()
+    }
+}
+
+impl Conn {
+    pub fn new(
+        quic: quiche::Connection,
+        phase: Phase,
+        cids: [quiche::ConnectionId<'static>; 2],
+    ) -> Self {
+        Self {
+            quic,
+            phase,
+            signals: SignalStreams::server(Limits {
+                open_readers: MAX_OPEN_SIGNAL_STREAMS,
+                queued: SIGNAL_QUEUE_CAP,
+            }),
+            cids,
+            touched: false,
+            path: PathSample::default(),
+        }
+    }
+
+    /// The earliest time something must happen on this connection.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (self.quic.timeout_instant(), self.phase.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Every connection of the endpoint.
+#[derive(Debug, Default)]
+pub(crate) struct Connections {
+    slab: Slab<Conn>,
+    by_cid: HashMap<quiche::ConnectionId<'static>, ConnKey>,
+    touched: Vec<ConnKey>,
+    deadlines: Deadlines<ConnKey>,
+}
+
+impl Connections {
+    pub fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    pub fn keys(&self) -> Vec<ConnKey> {
+        self.slab.iter().map(|(k, _)| ConnKey(k)).collect()
+    }
+
+    pub fn get(&self, key: ConnKey) -> Option<&Conn> {
+        self.slab.get(key.0)
+    }
+
+    pub fn get_mut(&mut self, key: ConnKey) -> Option<&mut Conn> {
+        self.slab.get_mut(key.0)
+    }
+
+    /// The connection a packet's destination connection ID names.
+    pub fn lookup(&self, dcid: &quiche::ConnectionId<'static>) -> Option<ConnKey> {
+        self.by_cid.get(dcid).copied()
+    }
+
+    pub fn insert(&mut self, conn: Conn) -> ConnKey {
+        let cids = conn.cids.clone();
+        let key = ConnKey(self.slab.insert(conn));
+        for cid in cids {
+            self.by_cid.insert(cid, key);
+        }
+        key
+    }
+
+    /// Removes a connection, its deadline and every ID that maps to it.
+    pub fn remove(&mut self, key: ConnKey) -> Option<Conn> {
+        self.deadlines.arm(key, None);
+        let conn = self.slab.try_remove(key.0)?;
+        for cid in &conn.cids {
+            if self.by_cid.get(cid) == Some(&key) {
+                self.by_cid.remove(cid);
+            }
+        }
+        Some(conn)
+    }
+
+    /// Marks `key` to be flushed at the next [`super::Endpoint::poll_transmits`].
+    pub fn touch(&mut self, key: ConnKey) {
+        if let Some(c) = self.slab.get_mut(key.0) {
+            if !c.touched {
+                c.touched = true;
+                self.touched.push(key);
+            }
+        }
+    }
+
+    /// The connections touched since the last call, in the order they were touched; they are
+    /// no longer marked. `into` is cleared first (the caller reuses it).
+    pub fn take_touched(&mut self, into: &mut Vec<ConnKey>) {
+        into.clear();
+        std::mem::swap(into, &mut self.touched);
+        for key in into.iter() {
+            if let Some(c) = self.slab.get_mut(key.0) {
+                c.touched = false;
+            }
+        }
+    }
+
+    /// Queues a media datagram to `key` and marks it touched; `false` when its queue (or
+    /// the connection) refuses it.
+    pub fn queue_datagram(&mut self, key: ConnKey, datagram: &[u8]) -> bool {
+        let Some(conn) = self.slab.get_mut(key.0) else {
+            return false;
+        };
+        if conn.quic.dgram_send(datagram).is_err() {
+            return false;
+        }
+        self.touch(key);
+        true
+    }
+
+    /// Queues a signal message to `key`, counts it, and marks the connection touched.
+    pub fn send_signal(
+        &mut self,
+        key: ConnKey,
+        message: &SignalMessage,
+        counters: &mut ShardCounters,
+    ) {
+        let Some(conn) = self.slab.get_mut(key.0) else {
+            return;
+        };
+        match conn.signals.queue(message) {
+            Ok(()) => counters.signal_messages_out += 1,
+            Err(_) => counters.signal_send_queue_full += 1,
+        }
+        self.touch(key);
+    }
+
+    pub fn arm(&mut self, key: ConnKey, at: Option<Instant>) {
+        self.deadlines.arm(key, at);
+    }
+
+    pub fn pop_expired(&mut self, now: Instant) -> Option<ConnKey> {
+        self.deadlines.pop_expired(now)
+    }
+
+    pub fn earliest_deadline(&mut self) -> Option<Instant> {
+        self.deadlines.earliest()
+    }
+}
