@@ -8,6 +8,7 @@
 //! acknowledgements that come back. The clients' work is not counted.
 
 use crate::client::{client_config, Client, ClientOptions, Phase};
+use crate::participant::identity_of;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::net::SocketAddr;
@@ -16,7 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use switchyard_dataplane::identity_store::tls_material;
 use switchyard_dataplane::shard::settings::ShardSettings;
-use switchyard_engine::identity::Identity;
 use switchyard_engine::{Endpoint, EndpointConfig, Transmits};
 use switchyard_proto::control::ShardId;
 
@@ -93,7 +93,7 @@ impl ForwardingRoom {
             let scid = [u8::try_from(i % 256).unwrap_or(0); 16];
             let client = Client::connect(
                 ClientOptions::new("bench"),
-                Identity::from_secret([u8::try_from(i % 255).unwrap_or(0) + 1; 32]),
+                identity_of(7, u32::try_from(i).unwrap_or(u32::MAX)),
                 &scid,
                 address(i),
                 RELAY,

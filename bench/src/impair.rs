@@ -22,6 +22,8 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 /// How much longer than the jitter window a held-back packet waits.
@@ -266,6 +268,84 @@ impl Link {
 /// `t` rather than panicking the caller.
 fn later(t: Instant, d: Duration) -> Instant {
     t.checked_add(d).unwrap_or(t)
+}
+
+/// Packets in flight on a path: each is held until its arrival instant; packets due at the
+/// same instant come out in the order they were put in.
+#[derive(Debug)]
+pub struct DelayLine<T> {
+    queue: BinaryHeap<Reverse<Held<T>>>,
+    next_seq: u64,
+}
+
+#[derive(Debug)]
+struct Held<T> {
+    at: Instant,
+    seq: u64,
+    item: T,
+}
+
+impl<T> PartialEq for Held<T> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl<T> Eq for Held<T> {}
+
+impl<T> PartialOrd for Held<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> Ord for Held<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+impl<T> Default for DelayLine<T> {
+    fn default() -> Self {
+        Self {
+            queue: BinaryHeap::new(),
+            next_seq: 0,
+        }
+    }
+}
+
+impl<T> DelayLine<T> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Holds `item` until `at`.
+    pub fn push(&mut self, at: Instant, item: T) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queue.push(Reverse(Held { at, seq, item }));
+    }
+
+    /// The next item due at or before `now`.
+    pub fn pop_due(&mut self, now: Instant) -> Option<T> {
+        if self.queue.peek()?.0.at > now {
+            return None;
+        }
+        self.queue.pop().map(|Reverse(h)| h.item)
+    }
+
+    /// When the next item is due.
+    pub fn next_at(&self) -> Option<Instant> {
+        self.queue.peek().map(|Reverse(h)| h.at)
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
 }
 
 /// Parses a fraction for the command line: "5%", "5 %", "0.05", "0". Err on anything outside
@@ -660,5 +740,24 @@ mod tests {
             refused.as_ref().is_err_and(|e| e.contains("forty")),
             "{refused:?}"
         );
+    }
+
+    #[test]
+    fn delay_line_releases_in_time_order_then_in_send_order() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut line = DelayLine::new();
+        line.push(t0 + ms(30), "late");
+        line.push(t0 + ms(10), "first");
+        line.push(t0 + ms(10), "second");
+        assert_eq!(line.next_at(), Some(t0 + ms(10)));
+        assert_eq!(line.pop_due(t0 + ms(9)), None);
+        assert_eq!(line.pop_due(t0 + ms(10)), Some("first"));
+        assert_eq!(line.pop_due(t0 + ms(10)), Some("second"));
+        assert_eq!(line.pop_due(t0 + ms(29)), None);
+        assert_eq!(line.len(), 1);
+        assert_eq!(line.pop_due(t0 + ms(30)), Some("late"));
+        assert!(line.is_empty());
+        assert_eq!(line.next_at(), None);
     }
 }

@@ -2,11 +2,14 @@
 //!
 //! - [`annexb`]: H.264 Annex-B files split into access units, replayed as WZP video.
 //! - [`client`]: a sans-IO WZP v2 client over quiche (real handshake, signed CallOffer).
+//! - [`participant`]: one participant's scenario around a client, sans-IO: join, media, PLIs,
+//!   hang-up, and what it observed. Driven over sockets by [`run`], in memory by `tests/`.
 //! - [`media`]: audio, video, simulcast and H.264-replay streams with measurement fields in
 //!   the payload.
 //! - [`stats`]: what one receiver observed.
 //! - [`impair`]: seeded path impairment: loss, bursts, delay, jitter, reordering, duplicates.
-//! - [`run`]: R rooms x P participants, each a glommio task with its own UDP socket.
+//! - [`run`]: R rooms x P participants, each a glommio task with its own UDP socket, paths
+//!   impaired as the run says.
 //! - [`report`]: summary, table, JSON and `.hgrm` output.
 //! - [`forwarding`]: a real endpoint and real clients in memory, for the criterion benches.
 
@@ -15,6 +18,7 @@ pub mod client;
 pub mod forwarding;
 pub mod impair;
 pub mod media;
+pub mod participant;
 pub mod report;
 pub mod run;
 pub mod stats;

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchyard_bench::impair::{parse_duration, parse_fraction, Impairment};
 use switchyard_bench::media::Profile;
 use switchyard_bench::report::{hgrm, process_cpu_seconds, summarize, table};
-use switchyard_bench::run::{run, Progress, RunConfig};
+use switchyard_bench::run::{run, PathPlan, Progress, RunConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,9 +63,93 @@ struct Args {
     /// Replay this H.264 Annex-B file as WZP video (implies --profile h264).
     #[arg(long)]
     h264: Option<PathBuf>,
-    /// Seed for identities, payload sizes and silence.
+    /// Seed for identities, payload sizes, silence and path impairment.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    #[command(flatten)]
+    impair: ImpairArgs,
+}
+
+/// What the path does to impaired participants' packets (each way, unless
+/// --impair-direction says otherwise), and who is impaired.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Path impairment")]
+struct ImpairArgs {
+    /// Packet loss: "5%" or "0.05".
+    #[arg(long, value_parser = parse_fraction, default_value = "0")]
+    loss: f64,
+    /// Mean length of a loss burst, in packets (1: independent losses).
+    #[arg(long, default_value_t = 1.0)]
+    burst: f64,
+    /// One-way delay: "40ms".
+    #[arg(long, value_parser = parse_duration, default_value = "0ms")]
+    delay: Duration,
+    /// Each packet's delay varies by up to this much either way, without reordering.
+    #[arg(long, value_parser = parse_duration, default_value = "0ms")]
+    jitter: Duration,
+    /// Packets held back so later ones overtake them: "1%".
+    #[arg(long, value_parser = parse_fraction, default_value = "0")]
+    reorder: f64,
+    /// Packets delivered twice: "0.5%".
+    #[arg(long, value_parser = parse_fraction, default_value = "0")]
+    duplicate: f64,
+    /// Which way the impairment applies.
+    #[arg(long, value_enum, default_value_t = Direction::Both)]
+    impair_direction: Direction,
+    /// Impair only these rooms (comma-separated indices); default: every room.
+    #[arg(long, value_delimiter = ',')]
+    impair_rooms: Vec<u32>,
+    /// Impair only this participant of each room (0-based slot); default: every participant.
+    #[arg(long)]
+    impair_slot: Option<u32>,
+    /// Change impaired participants' source port once, this long after they join (a NAT
+    /// rebinding).
+    #[arg(long, value_parser = parse_duration)]
+    rebind_after: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Direction {
+    Up,
+    Down,
+    Both,
+}
+
+impl ImpairArgs {
+    /// The plan for the run, or why the flags make none.
+    fn plan(&self, rooms: u32, participants: u32) -> Result<PathPlan, String> {
+        let impairment = Impairment {
+            loss: self.loss,
+            burst: self.burst,
+            delay: self.delay,
+            jitter: self.jitter,
+            reorder: self.reorder,
+            duplicate: self.duplicate,
+        };
+        impairment.validate()?;
+        if let Some(room) = self.impair_rooms.iter().find(|r| **r >= rooms) {
+            return Err(format!(
+                "--impair-rooms: room {room} is not among the {rooms} rooms"
+            ));
+        }
+        if self.impair_slot.is_some_and(|s| s >= participants) {
+            return Err(format!(
+                "--impair-slot must be below --participants ({participants})"
+            ));
+        }
+        let (up, down) = match self.impair_direction {
+            Direction::Up => (impairment, Impairment::none()),
+            Direction::Down => (Impairment::none(), impairment),
+            Direction::Both => (impairment, impairment),
+        };
+        Ok(PathPlan {
+            uplink: up,
+            downlink: down,
+            rooms: self.impair_rooms.clone(),
+            slot: self.impair_slot,
+            rebind_after: self.rebind_after,
+        })
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -90,6 +175,13 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     }
     config.join_late = args.join_late;
+    match args.impair.plan(args.rooms, args.participants) {
+        Ok(paths) => config.paths = paths,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    }
     if let Some(after) = args.join_late_after {
         if !(0.0..args.duration).contains(&after) {
             eprintln!("--join-late-after must be within the duration");

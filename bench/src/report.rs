@@ -41,6 +41,22 @@ pub struct Summary {
     pub late_without_keyframe: u32,
     /// From the CallAnswer to the first whole keyframe, per late joiner and sender (µs).
     pub time_to_first_keyframe_us: Option<Percentiles>,
+    /// When some paths were impaired: what their receivers got, and what everyone else got.
+    pub impaired: Option<Group>,
+    pub unimpaired: Option<Group>,
+    /// Packets the impaired paths lost, uplinks and downlinks together.
+    pub impaired_links_lost: Option<(u64, u64)>,
+}
+
+/// The on-time receivers of one kind.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    pub receivers: u32,
+    pub expected: u64,
+    pub delivered: u64,
+    /// 1 - delivered / expected.
+    pub loss_ratio: f64,
+    pub latency_us: Percentiles,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,25 +76,25 @@ pub fn summarize(
 ) -> (Summary, Histogram<u64>) {
     // Late joiners see part of the run (and replayed keyframes with old send times): they
     // are judged by their time to first keyframe, not by the delivery ratio or latency.
-    let mut all = ReceiverStats::default();
-    for r in results.iter().filter(|r| !r.late) {
-        all.merge(&r.stats);
-    }
-    let mut expected = 0u64;
-    for r in results.iter().filter(|r| r.joined && !r.late) {
-        // A simulcast receiver takes one layer of each sender: the one it got most of.
-        let layer = (0..3)
-            .max_by_key(|l| r.stats.delivered_by_layer.get(*l).copied().unwrap_or(0))
-            .unwrap_or(0);
-        expected += results
-            .iter()
-            .filter(|o| o.room == r.room && o.joined && o.index != r.index)
-            .map(|o| match config.profile {
-                Profile::Simulcast => o.sent_by_layer.get(layer).copied().unwrap_or(0),
-                _ => o.sent,
-            })
-            .sum::<u64>();
-    }
+    let (all, expected) = receivers(config, results, |_| true);
+    let any_impaired = results.iter().any(|r| r.impaired);
+    let group = |impaired: bool| {
+        let (stats, expected) = receivers(config, results, |r| r.impaired == impaired);
+        Group {
+            receivers: results
+                .iter()
+                .filter(|r| !r.late && r.impaired == impaired)
+                .count() as u32,
+            expected,
+            delivered: stats.delivered,
+            loss_ratio: if expected == 0 {
+                0.0
+            } else {
+                1.0 - stats.delivered as f64 / expected as f64
+            },
+            latency_us: percentiles(&stats.latency_us),
+        }
+    };
     let late: Vec<&ParticipantResult> = results.iter().filter(|r| r.late).collect();
     let mut ttfk = new_histogram();
     let mut late_without_keyframe = 0u32;
@@ -142,8 +158,48 @@ pub fn summarize(
         late_joined: late.iter().filter(|r| r.joined).count() as u32,
         late_without_keyframe,
         time_to_first_keyframe_us: (!ttfk.is_empty()).then(|| percentiles(&ttfk)),
+        impaired: any_impaired.then(|| group(true)),
+        unimpaired: any_impaired.then(|| group(false)),
+        impaired_links_lost: any_impaired.then(|| {
+            results
+                .iter()
+                .filter(|r| r.impaired)
+                .fold((0, 0), |(up, down), r| {
+                    (up + r.uplink.lost, down + r.downlink.lost)
+                })
+        }),
     };
     (summary, hist)
+}
+
+/// The merged stats of the on-time receivers `member` selects, and the deliveries a perfect
+/// relay would have made them: each datagram of every other joined member of the room.
+fn receivers(
+    config: &RunConfig,
+    results: &[ParticipantResult],
+    member: impl Fn(&ParticipantResult) -> bool,
+) -> (ReceiverStats, u64) {
+    let mut stats = ReceiverStats::default();
+    let mut expected = 0u64;
+    for r in results.iter().filter(|r| !r.late && member(r)) {
+        stats.merge(&r.stats);
+        if !r.joined {
+            continue;
+        }
+        // A simulcast receiver takes one layer of each sender: the one it got most of.
+        let layer = (0..3)
+            .max_by_key(|l| r.stats.delivered_by_layer.get(*l).copied().unwrap_or(0))
+            .unwrap_or(0);
+        expected += results
+            .iter()
+            .filter(|o| o.room == r.room && o.joined && o.index != r.index)
+            .map(|o| match config.profile {
+                Profile::Simulcast => o.sent_by_layer.get(layer).copied().unwrap_or(0),
+                _ => o.sent,
+            })
+            .sum::<u64>();
+    }
+    (stats, expected)
 }
 
 fn percentiles(hist: &Histogram<u64>) -> Percentiles {
@@ -168,46 +224,66 @@ pub fn table(s: &Summary) -> String {
         "\n{} rooms x {} participants, {} profile, {:.0} s of media ({} of {} joined, mean join {:.1} ms)",
         s.rooms, s.participants_per_room, s.profile, s.duration_s, s.joined, s.participants, s.mean_time_to_join_ms
     );
-    let mut rows = vec![
-        ("sent", s.sent.to_string()),
-        ("expected deliveries", s.expected.to_string()),
-        ("delivered", s.delivered.to_string()),
-        ("delivery ratio", format!("{:.6}", s.delivery_ratio)),
-        ("lost", s.expected.saturating_sub(s.delivered).to_string()),
-        (
-            "duplicates / misrouted / echoed / corrupted",
-            format!(
-                "{} / {} / {} / {}",
-                s.duplicates, s.misrouted, s.own_echo, s.corrupted
-            ),
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut row = |label: &str, value: String| rows.push((label.to_owned(), value));
+    row("sent", s.sent.to_string());
+    row("expected deliveries", s.expected.to_string());
+    row("delivered", s.delivered.to_string());
+    row("delivery ratio", format!("{:.6}", s.delivery_ratio));
+    row("lost", s.expected.saturating_sub(s.delivered).to_string());
+    row(
+        "duplicates / misrouted / echoed / corrupted",
+        format!(
+            "{} / {} / {} / {}",
+            s.duplicates, s.misrouted, s.own_echo, s.corrupted
         ),
-        ("latency p50 (ms)", ms(s.latency_us.p50)),
-        ("latency p90 (ms)", ms(s.latency_us.p90)),
-        ("latency p99 (ms)", ms(s.latency_us.p99)),
-        ("latency p99.9 (ms)", ms(s.latency_us.p999)),
-        ("latency max (ms)", ms(s.latency_us.max)),
-        ("delivered packets/s", format!("{:.0}", s.delivered_per_s)),
-    ];
+    );
+    row("latency p50 (ms)", ms(s.latency_us.p50));
+    row("latency p90 (ms)", ms(s.latency_us.p90));
+    row("latency p99 (ms)", ms(s.latency_us.p99));
+    row("latency p99.9 (ms)", ms(s.latency_us.p999));
+    row("latency max (ms)", ms(s.latency_us.max));
+    row("delivered packets/s", format!("{:.0}", s.delivered_per_s));
     if s.profile == "simulcast" {
         let [low, mid, high] = s.delivered_by_layer;
-        rows.push((
+        row(
             "delivered low / mid / high",
             format!("{low} / {mid} / {high}"),
-        ));
+        );
+    }
+    if let (Some(weak), Some(rest)) = (&s.impaired, &s.unimpaired) {
+        for (name, g) in [("impaired", weak), ("others", rest)] {
+            row(&format!("{name}: receivers"), g.receivers.to_string());
+            row(
+                &format!("{name}: delivered / expected"),
+                format!("{} / {}", g.delivered, g.expected),
+            );
+            row(
+                &format!("{name}: loss"),
+                format!("{:.3} %", g.loss_ratio * 100.0),
+            );
+            row(
+                &format!("{name}: latency p50 / p99 (ms)"),
+                format!("{} / {}", ms(g.latency_us.p50), ms(g.latency_us.p99)),
+            );
+        }
+        if let Some((up, down)) = s.impaired_links_lost {
+            row("impaired links: lost up / down", format!("{up} / {down}"));
+        }
     }
     if s.late_joiners > 0 {
-        rows.push((
+        row(
             "late joiners joined",
             format!("{} of {}", s.late_joined, s.late_joiners),
-        ));
-        rows.push((
+        );
+        row(
             "late: senders without keyframe",
             s.late_without_keyframe.to_string(),
-        ));
+        );
         if let Some(t) = &s.time_to_first_keyframe_us {
-            rows.push(("first keyframe p50 (ms)", ms(t.p50)));
-            rows.push(("first keyframe p99 (ms)", ms(t.p99)));
-            rows.push(("first keyframe max (ms)", ms(t.max)));
+            row("first keyframe p50 (ms)", ms(t.p50));
+            row("first keyframe p99 (ms)", ms(t.p99));
+            row("first keyframe max (ms)", ms(t.max));
         }
     }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
@@ -286,6 +362,94 @@ mod tests {
     fn own_process_cpu_is_readable() {
         let cpu = process_cpu_seconds(std::process::id()).unwrap();
         assert!(cpu >= 0.0);
+    }
+
+    #[test]
+    fn impaired_receivers_are_reported_apart_from_the_others() {
+        use crate::media::MediaSource;
+        use crate::stats::Layout;
+        let relay = "127.0.0.1:4433".parse().unwrap();
+        let config = RunConfig::new(relay, 1, 3, Profile::Audio, Duration::from_secs(1));
+        let layout = Layout {
+            participants_per_room: 3,
+        };
+        let mut results: Vec<ParticipantResult> = (0..3)
+            .map(|i| {
+                let mut r = ParticipantResult::new(i, 3, String::new());
+                r.joined = true;
+                r.sent = 10;
+                r
+            })
+            .collect();
+        results[0].impaired = true;
+        results[0].downlink.lost = 10;
+        for sender in 0..3u32 {
+            let mut packets = Vec::new();
+            let mut source = MediaSource::new(Profile::Audio, sender, 1);
+            for t in 0..10u32 {
+                source.next_tick(t * 20_000, &mut packets);
+            }
+            for receiver in (0..3u32).filter(|r| *r != sender) {
+                for (k, d) in packets.iter().enumerate() {
+                    // The impaired receiver gets every other datagram, 40 ms late.
+                    let (lost, latency) = if receiver == 0 {
+                        (k % 2 == 1, 40_000)
+                    } else {
+                        (false, 1_000)
+                    };
+                    if !lost {
+                        let now = k as u32 * 20_000 + latency;
+                        results[receiver as usize]
+                            .stats
+                            .record(d, receiver, layout, now);
+                    }
+                }
+            }
+        }
+        let (s, _) = summarize(&config, &results, Duration::from_secs(1));
+        let weak = s.impaired.as_ref().unwrap();
+        let rest = s.unimpaired.as_ref().unwrap();
+        assert_eq!((weak.receivers, weak.expected, weak.delivered), (1, 20, 10));
+        assert!((weak.loss_ratio - 0.5).abs() < 1e-9);
+        assert_eq!((rest.receivers, rest.expected, rest.delivered), (2, 40, 40));
+        assert_eq!(rest.loss_ratio, 0.0);
+        assert!(
+            (39_900..=40_100).contains(&weak.latency_us.p50),
+            "{}",
+            weak.latency_us.p50
+        );
+        assert!(
+            (990..=1_010).contains(&rest.latency_us.p99),
+            "{}",
+            rest.latency_us.p99
+        );
+        assert_eq!(s.impaired_links_lost, Some((0, 10)));
+        assert_eq!(
+            (s.expected, s.delivered),
+            (60, 50),
+            "the whole run is unchanged"
+        );
+        let t = table(&s);
+        assert!(
+            t.contains("impaired: loss") && t.contains("50.000 %"),
+            "{t}"
+        );
+        assert!(
+            t.contains("others: delivered / expected") && t.contains("40 / 40"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn a_run_without_impairment_has_no_group_rows() {
+        let relay = "127.0.0.1:4433".parse().unwrap();
+        let config = RunConfig::new(relay, 1, 2, Profile::Audio, Duration::from_secs(1));
+        let results: Vec<ParticipantResult> = (0..2)
+            .map(|i| ParticipantResult::new(i, 2, String::new()))
+            .collect();
+        let (s, _) = summarize(&config, &results, Duration::from_secs(1));
+        assert!(s.impaired.is_none() && s.unimpaired.is_none());
+        assert!(!table(&s).contains("impaired"));
     }
 
     #[test]

@@ -1,50 +1,53 @@
-//! Runs R rooms x P participants against a relay: every participant is a real QUIC client on
-//! its own UDP socket, doing the real handshake, driven by a glommio task. Runs are bounded:
-//! join timeout + media duration + drain, then every client hangs up and closes.
+//! Runs R rooms x P participants against a relay: every participant is a [`Participant`] (a
+//! real QUIC client doing the real handshake) on its own UDP socket, driven by a glommio task.
+//! Runs are bounded: join timeout + media duration + drain, then every client hangs up and
+//! closes.
+//!
+//! A participant whose path is impaired ([`PathPlan`]) has its packets put through two seeded
+//! [`Link`]s: what it sends is held (or dropped, or doubled) before it reaches its socket, and
+//! what arrives is held before the client sees it. A rebinding swaps its socket for a new one
+//! mid-call while the client keeps believing its old address, as behind a NAT.
 
 use crate::annexb::AccessUnit;
-use crate::client::{Client, ClientEvent, ClientOptions, Phase};
-use crate::media::{layer_index, MediaSource, Profile};
-use crate::stats::{Layout, ReceiverStats};
+use crate::impair::{DelayLine, Fate, Impairment, Link};
+use crate::media::Profile;
+use crate::participant::Participant;
+pub use crate::participant::{ParticipantPlan, ParticipantResult, Progress};
+use glommio::net::UdpSocket;
 use glommio::{LocalExecutorBuilder, Placement};
-use rand::{Rng, RngCore, SeedableRng};
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchyard_engine::identity::Identity;
-use switchyard_proto::datagram::InboundDatagram;
-use switchyard_proto::media::MediaHeader;
-use switchyard_proto::signal::{default_signal_version, HangupReason, SignalMessage};
-
-/// What one participant does.
-#[derive(Debug, Clone)]
-pub struct ParticipantPlan {
-    pub client: ClientOptions,
-    /// Wait this long before connecting.
-    pub join_delay: Duration,
-    /// Start media only once a RoomUpdate shows the whole room.
-    pub wait_for_all: bool,
-    pub send_media: bool,
-    /// Hang up this long after joining instead of running to the end.
-    pub leave_after: Option<Duration>,
-    /// Datagrams the relay must refuse, spread over the media phase.
-    pub garbage: u32,
-    /// After joining, send one oversized and one garbage signal frame.
-    pub bad_signal_frames: bool,
-    /// Keep every sent and received media datagram.
-    pub record: bool,
-    pub profile: Profile,
-    /// Joins after the media started: receives only (cached keyframes, then live media), is
-    /// not counted in the delivery ratio, and reports its time to first keyframe.
-    pub late: bool,
-    /// PictureLossIndications to send: (time after joining, stream_id).
-    pub plis: Vec<(Duration, u8)>,
-}
 
 /// Per-participant customisation (tests use it to script behaviours).
 pub type Tweak = Arc<dyn Fn(u32, &mut ParticipantPlan) + Send + Sync>;
+
+/// Whose path is impaired, and how.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PathPlan {
+    pub uplink: Impairment,
+    pub downlink: Impairment,
+    /// Rooms whose participants are impaired; empty: every room.
+    pub rooms: Vec<u32>,
+    /// The participant slot within its room (0-based) that is impaired; `None`: every slot.
+    pub slot: Option<u32>,
+    /// A one-off source address change, this long after the participant joined.
+    pub rebind_after: Option<Duration>,
+}
+
+impl PathPlan {
+    pub fn is_none(&self) -> bool {
+        self.uplink.is_none() && self.downlink.is_none() && self.rebind_after.is_none()
+    }
+
+    /// Whether participant `slot` of room `room` is impaired.
+    pub fn applies_to(&self, room: u32, slot: u32) -> bool {
+        !self.is_none()
+            && (self.rooms.is_empty() || self.rooms.contains(&room))
+            && self.slot.is_none_or(|s| s == slot)
+    }
+}
 
 #[derive(Clone)]
 pub struct RunConfig {
@@ -66,6 +69,7 @@ pub struct RunConfig {
     /// The last `join_late` participants of every room join `join_late_after` into the run.
     pub join_late: u32,
     pub join_late_after: Duration,
+    pub paths: PathPlan,
     pub tweak: Option<Tweak>,
 }
 
@@ -77,6 +81,7 @@ impl std::fmt::Debug for RunConfig {
             .field("participants", &self.participants)
             .field("profile", &self.profile)
             .field("duration", &self.duration)
+            .field("paths", &self.paths)
             .finish()
     }
 }
@@ -104,6 +109,7 @@ impl RunConfig {
             h264: None,
             join_late: 0,
             join_late_after: duration / 2,
+            paths: PathPlan::default(),
             tweak: None,
         }
     }
@@ -117,8 +123,15 @@ impl RunConfig {
         format!("{}-{room}", self.room_prefix)
     }
 
-    fn plan(&self, index: u32) -> ParticipantPlan {
-        let mut client = ClientOptions::new(self.room_name(index / self.participants.max(1)));
+    pub fn total(&self) -> u32 {
+        self.rooms * self.participants
+    }
+
+    /// What participant `index` does.
+    pub fn plan(&self, index: u32) -> ParticipantPlan {
+        let per_room = self.participants.max(1);
+        let (room, slot) = (index / per_room, index % per_room);
+        let mut client = crate::client::ClientOptions::new(self.room_name(room));
         client.alias = Some(format!("p{index}"));
         client.auth_token = self.auth_token.clone();
         let mut plan = ParticipantPlan {
@@ -133,13 +146,21 @@ impl RunConfig {
             profile: self.profile,
             late: false,
             plis: Vec::new(),
+            uplink: Impairment::none(),
+            downlink: Impairment::none(),
+            rebind_after: None,
         };
-        if index % self.participants.max(1) >= self.on_time() {
+        if slot >= self.on_time() {
             plan.late = true;
             plan.join_delay = self.join_late_after;
             plan.wait_for_all = false;
             plan.send_media = false;
             plan.leave_after = Some(self.duration.saturating_sub(self.join_late_after));
+        }
+        if self.paths.applies_to(room, slot) {
+            plan.uplink = self.paths.uplink;
+            plan.downlink = self.paths.downlink;
+            plan.rebind_after = self.paths.rebind_after;
         }
         if let Some(tweak) = &self.tweak {
             tweak(index, &mut plan);
@@ -148,53 +169,9 @@ impl RunConfig {
     }
 }
 
-/// Live totals for the progress line.
-#[derive(Debug, Default)]
-pub struct Progress {
-    pub joined: AtomicU64,
-    pub sent: AtomicU64,
-    pub delivered: AtomicU64,
-    pub finished: AtomicU64,
-}
-
-/// What one participant saw.
-#[derive(Debug, Clone)]
-pub struct ParticipantResult {
-    pub index: u32,
-    pub room: u32,
-    pub fingerprint: String,
-    pub joined: bool,
-    pub time_to_join: Option<Duration>,
-    /// RoomUpdate counts in arrival order.
-    pub room_updates: Vec<u32>,
-    pub hangup: Option<HangupReason>,
-    pub bad_answer: bool,
-    /// The relay's CONNECTION_CLOSE: (application?, code, reason).
-    pub peer_error: Option<(bool, u64, String)>,
-    pub sent: u64,
-    /// Media datagrams quiche would not queue.
-    pub send_failures: u64,
-    pub garbage_sent: u64,
-    pub media_started: bool,
-    pub stats: ReceiverStats,
-    pub sent_log: Vec<Vec<u8>>,
-    pub recv_log: Vec<Vec<u8>>,
-    pub late: bool,
-    /// Per sender: from the CallAnswer to the first whole keyframe of that sender.
-    pub time_to_first_keyframe: Vec<(u32, Duration)>,
-    /// stream_ids of the PictureLossIndications the relay sent this participant.
-    pub plis_received: Vec<u8>,
-    /// Video datagrams sent per simulcast layer.
-    pub sent_by_layer: [u64; 3],
-    pub error: Option<String>,
-    /// Where the client was when it stopped (diagnostics for a failed join).
-    pub final_phase: Option<Phase>,
-    pub quic_established: bool,
-}
-
 /// Runs the whole load and returns every participant's result, in index order.
 pub fn run(config: &RunConfig, progress: Arc<Progress>) -> Vec<ParticipantResult> {
-    let total = config.rooms * config.participants;
+    let total = config.total();
     let workers = config.workers.clamp(1, 64);
     let epoch = Instant::now();
     let mut handles = Vec::new();
@@ -215,7 +192,7 @@ pub fn run(config: &RunConfig, progress: Arc<Progress>) -> Vec<ParticipantResult
                     let config = config.clone();
                     let progress = Arc::clone(&progress);
                     glommio::spawn_local(async move {
-                        participant(i, plan, &config, epoch, &progress).await
+                        participant(i, plan, &config, epoch, progress).await
                     })
                 })
                 .collect();
@@ -238,81 +215,29 @@ pub fn run(config: &RunConfig, progress: Arc<Progress>) -> Vec<ParticipantResult
     results
 }
 
-fn micros_since(epoch: Instant) -> u32 {
-    micros_between(epoch, Instant::now())
-}
-
-fn micros_between(epoch: Instant, at: Instant) -> u32 {
-    // Wraps after 71 minutes; runs are far shorter, and receivers subtract with wrapping.
-    (at.saturating_duration_since(epoch).as_micros() % (1u128 << 32)) as u32
-}
-
-/// Random bytes the relay must refuse (checked with the relay's own parser).
-fn garbage_datagram(rng: &mut impl RngCore) -> Vec<u8> {
-    loop {
-        let d = if rng.gen_bool(0.5) {
-            let mut d = vec![0u8; rng.gen_range(1..=1000)];
-            rng.fill_bytes(&mut d);
-            d
-        } else {
-            // A truncated header: version byte right, too short to hold the 16 bytes.
-            let mut d = vec![2u8; rng.gen_range(1..16)];
-            rng.fill_bytes(d.get_mut(1..).unwrap_or_default());
-            d
-        };
-        if InboundDatagram::parse(&d).is_err() {
-            return d;
-        }
-    }
-}
-
 async fn participant(
     index: u32,
     plan: ParticipantPlan,
     config: &RunConfig,
     epoch: Instant,
-    progress: &Progress,
+    progress: Arc<Progress>,
 ) -> ParticipantResult {
-    let layout = Layout {
-        participants_per_room: config.participants.max(1),
-    };
-    let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed.wrapping_add(u64::from(index)));
-    let mut secret = [0u8; 32];
-    rng.fill_bytes(&mut secret);
-    let identity = Identity::from_secret(secret);
-    let mut result = ParticipantResult {
-        index,
-        room: layout.room_of(index),
-        fingerprint: identity.fingerprint(),
-        joined: false,
-        time_to_join: None,
-        room_updates: Vec::new(),
-        hangup: None,
-        bad_answer: false,
-        peer_error: None,
-        sent: 0,
-        send_failures: 0,
-        garbage_sent: 0,
-        media_started: false,
-        stats: ReceiverStats::default(),
-        sent_log: Vec::new(),
-        recv_log: Vec::new(),
-        late: plan.late,
-        time_to_first_keyframe: Vec::new(),
-        plis_received: Vec::new(),
-        sent_by_layer: [0; 3],
-        error: None,
-        final_phase: None,
-        quic_established: false,
-    };
     if !plan.join_delay.is_zero() {
+        // The scenario's schedule (late joiners), not a wait for a result.
         glommio::timer::sleep(plan.join_delay).await;
     }
-    if let Err(e) = drive(index, plan, config, epoch, progress, identity, &mut result).await {
-        result.error = Some(e);
+    let fingerprint = crate::participant::identity_of(config.seed, index).fingerprint();
+    match drive(index, plan, config, epoch, Arc::clone(&progress)).await {
+        Ok(result) => result,
+        Err(e) => {
+            progress
+                .finished
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut result = ParticipantResult::new(index, config.participants, fingerprint);
+            result.error = Some(e);
+            result
+        }
     }
-    progress.finished.fetch_add(1, Ordering::Relaxed);
-    result
 }
 
 /// A client socket on a fresh loopback port of the relay's address family.
@@ -320,7 +245,7 @@ async fn participant(
 /// glommio's own `bind` sets SO_REUSEPORT, which lets the kernel give two sockets bound to
 /// port 0 the same port; they then share its datagrams, and a client never sees the relay's
 /// replies. A plain std bind cannot collide.
-fn bind_client_socket(relay: SocketAddr) -> std::io::Result<glommio::net::UdpSocket> {
+fn bind_client_socket(relay: SocketAddr) -> std::io::Result<UdpSocket> {
     let any_port = if relay.is_ipv4() {
         SocketAddr::from(([127, 0, 0, 1], 0))
     } else {
@@ -328,7 +253,91 @@ fn bind_client_socket(relay: SocketAddr) -> std::io::Result<glommio::net::UdpSoc
     };
     let socket = std::net::UdpSocket::bind(any_port)?;
     // SAFETY: `into_raw_fd` gives up ownership, so the glommio socket is its sole owner.
-    Ok(unsafe { glommio::net::UdpSocket::from_raw_fd(socket.into_raw_fd()) })
+    Ok(unsafe { UdpSocket::from_raw_fd(socket.into_raw_fd()) })
+}
+
+/// One participant's path over a real socket: its impairment, the packets held on the way,
+/// and the socket it currently sends from.
+struct SocketPath {
+    socket: UdpSocket,
+    up: Link,
+    down: Link,
+    up_held: DelayLine<(Vec<u8>, SocketAddr)>,
+    down_held: DelayLine<(Vec<u8>, SocketAddr)>,
+    rebind_after: Option<Duration>,
+}
+
+impl SocketPath {
+    /// Sends `packet` to `to` through the uplink: at once, later, twice, or never.
+    async fn send(&mut self, now: Instant, packet: &[u8], to: SocketAddr) {
+        match self.up.transmit(now) {
+            Fate::Lost => {}
+            Fate::Delivered { at, duplicate } => {
+                let copies = if duplicate { 2 } else { 1 };
+                for _ in 0..copies {
+                    if at <= now {
+                        if let Err(e) = self.socket.send_to(packet, to).await {
+                            log::debug!("send to {to}: {e}");
+                        }
+                    } else {
+                        self.up_held.push(at, (packet.to_vec(), to));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn release_uplink(&mut self, now: Instant) {
+        while let Some((packet, to)) = self.up_held.pop_due(now) {
+            if let Err(e) = self.socket.send_to(&packet, to).await {
+                log::debug!("send to {to}: {e}");
+            }
+        }
+    }
+
+    /// A datagram arrived: through the downlink, to `p` now or later.
+    fn receive(&mut self, now: Instant, data: &mut [u8], from: SocketAddr, p: &mut Participant) {
+        match self.down.transmit(now) {
+            Fate::Lost => {}
+            Fate::Delivered { at, duplicate } if at <= now => {
+                if duplicate {
+                    let mut copy = data.to_vec();
+                    p.handle_datagram(now, &mut copy, from);
+                }
+                p.handle_datagram(now, data, from);
+            }
+            Fate::Delivered { at, duplicate } => {
+                for _ in 0..(1 + usize::from(duplicate)) {
+                    self.down_held.push(at, (data.to_vec(), from));
+                }
+            }
+        }
+    }
+
+    fn release_downlink(&mut self, now: Instant, p: &mut Participant) {
+        while let Some((mut packet, from)) = self.down_held.pop_due(now) {
+            p.handle_datagram(now, &mut packet, from);
+        }
+    }
+
+    /// When the rebinding is due, if it is still to come.
+    fn rebind_at(&self, joined: Option<Instant>) -> Option<Instant> {
+        Some(joined? + self.rebind_after?)
+    }
+
+    /// Swaps the socket for a new one (a new source port the relay has never seen).
+    fn rebind(&mut self, relay: SocketAddr) -> Result<(), String> {
+        self.socket = bind_client_socket(relay).map_err(|e| format!("rebind: {e}"))?;
+        self.rebind_after = None;
+        Ok(())
+    }
+
+    fn next_release(&self) -> Option<Instant> {
+        match (self.up_held.next_at(), self.down_held.next_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 async fn drive(
@@ -336,238 +345,58 @@ async fn drive(
     plan: ParticipantPlan,
     config: &RunConfig,
     epoch: Instant,
-    progress: &Progress,
-    identity: Identity,
-    result: &mut ParticipantResult,
-) -> Result<(), String> {
-    let rng =
-        &mut rand::rngs::StdRng::seed_from_u64(config.seed.rotate_left(17) ^ u64::from(index));
+    progress: Arc<Progress>,
+) -> Result<ParticipantResult, String> {
     let socket = bind_client_socket(config.relay).map_err(|e| format!("bind: {e}"))?;
     let local = socket
         .local_addr()
         .map_err(|e| format!("local addr: {e}"))?;
-    let mut quic_config =
-        crate::client::client_config().map_err(|e| format!("quic config: {e}"))?;
-    let mut scid = [0u8; 16];
-    rng.fill_bytes(&mut scid);
-    let mut client = Client::connect(
-        plan.client.clone(),
-        identity,
-        &scid,
-        local,
-        config.relay,
-        &mut quic_config,
-    )
-    .map_err(|e| format!("connect: {e}"))?;
-    let layout = Layout {
-        participants_per_room: config.participants.max(1),
+    let link_seed = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(index);
+    let mut path = SocketPath {
+        socket,
+        up: Link::new(plan.uplink, link_seed),
+        down: Link::new(plan.downlink, link_seed.rotate_left(32)),
+        up_held: DelayLine::new(),
+        down_held: DelayLine::new(),
+        rebind_after: plan.rebind_after,
     };
-    let mut source = match (plan.profile, &config.h264) {
-        (Profile::H264, Some(units)) => MediaSource::h264(Arc::clone(units), index, config.seed),
-        (Profile::H264, None) => return Err("profile h264 needs an H.264 file".into()),
-        (profile, _) => MediaSource::new(profile, index, config.seed),
-    };
-    let mut plis_due = plan.plis.clone();
-    let started = Instant::now();
-    let join_deadline = started + config.join_timeout;
-    let mut joined_at: Option<Instant> = None;
-    let mut media_start: Option<Instant> = None;
-    let mut media_end: Option<Instant> = None;
-    let mut next_tick = started;
-    let mut ticks: u64 = 0;
-    let mut garbage_left = plan.garbage;
-    let mut outgoing: Vec<Vec<u8>> = Vec::new();
+    let mut p = Participant::connect(index, plan, config, epoch, Instant::now(), local, progress)?;
     let mut sendbuf = vec![0u8; 1500];
     let mut recvbuf = vec![0u8; 2048];
-    let mut dgram = vec![0u8; 2048];
-    let mut hung_up = false;
-    let mut close_by: Option<Instant> = None;
-    let expected_room = config.on_time();
-
     loop {
         let now = Instant::now();
-        client.on_timeout(now);
-        while let Some(event) = client.poll_event() {
-            match event {
-                ClientEvent::Joined => {
-                    joined_at = Some(now);
-                    result.joined = true;
-                    result.time_to_join = Some(now - started);
-                    progress.joined.fetch_add(1, Ordering::Relaxed);
-                    if plan.bad_signal_frames {
-                        // An oversized frame (2 MiB declared) and a garbage one.
-                        let mut oversized = (2u32 << 20).to_be_bytes().to_vec();
-                        oversized.extend_from_slice(&[b'x'; 64]);
-                        client.send_raw_frame(oversized);
-                        let mut garbage = 5u32.to_be_bytes().to_vec();
-                        garbage.extend_from_slice(b"{{{{{");
-                        client.send_raw_frame(garbage);
-                    }
-                }
-                ClientEvent::RoomUpdate { count } => result.room_updates.push(count),
-                ClientEvent::Hangup(reason) => result.hangup = Some(reason),
-                ClientEvent::BadAnswer => result.bad_answer = true,
-                ClientEvent::Other(SignalMessage::PictureLossIndication { stream_id, .. }) => {
-                    result.plis_received.push(stream_id);
-                    source.request_keyframe();
-                }
-                ClientEvent::Other(_) => {}
-            }
+        p.handle_timeout(now);
+        path.release_downlink(now, &mut p);
+        if path.rebind_at(p.joined_at()).is_some_and(|t| t <= now) {
+            path.rebind(config.relay)?;
         }
-        while let Some(n) = client.recv_datagram(&mut dgram) {
-            let data = dgram.get(..n).unwrap_or_default();
-            if result
-                .stats
-                .record(data, index, layout, micros_since(epoch))
-                .is_some()
-            {
-                progress.delivered.fetch_add(1, Ordering::Relaxed);
-            }
-            if plan.record {
-                result.recv_log.push(data.to_vec());
-            }
+        while let Some(out) = p.poll_transmit(now, &mut sendbuf) {
+            let packet = sendbuf.get(..out.len).unwrap_or_default();
+            path.send(now, packet, out.to).await;
         }
-
-        if let Some(j) = joined_at {
-            plis_due.retain(|(after, stream_id)| {
-                if now < j + *after {
-                    return true;
-                }
-                client.send_signal(&SignalMessage::PictureLossIndication {
-                    version: default_signal_version(),
-                    stream_id: *stream_id,
-                });
-                false
-            });
-        }
-
-        // Phase changes.
-        if let (Some(j), None) = (joined_at, media_start) {
-            let room_complete =
-                !plan.wait_for_all || result.room_updates.iter().any(|c| *c >= expected_room);
-            if room_complete || now >= join_deadline {
-                media_start = Some(now);
-                result.media_started = true;
-                next_tick = now;
-                let run_for = plan.leave_after.map_or(config.duration, |l| {
-                    l.saturating_sub(now - j).min(config.duration)
-                });
-                media_end = Some(now + run_for);
-            }
-        }
-        if joined_at.is_none()
-            && (now >= join_deadline || client.phase() == Phase::Closed)
-            && close_by.is_none()
-        {
-            close_by = Some(now);
-        }
-        if let Some(end) = media_end {
-            if plan.send_media && now < end {
-                while next_tick <= now {
-                    source.next_tick(micros_since(epoch), &mut outgoing);
-                    ticks += 1;
-                    next_tick += plan.profile.interval();
-                    if garbage_left > 0 {
-                        let total_ticks = (config.duration.as_micros()
-                            / plan.profile.interval().as_micros())
-                        .max(1) as u64;
-                        let due = (u64::from(plan.garbage) * ticks)
-                            .div_ceil(total_ticks)
-                            .min(u64::from(plan.garbage));
-                        while u64::from(plan.garbage - garbage_left) < due {
-                            let g = garbage_datagram(rng);
-                            if client.send_datagram(&g) {
-                                result.garbage_sent += 1;
-                            } else {
-                                result.send_failures += 1;
-                            }
-                            garbage_left -= 1;
-                        }
-                    }
-                }
-                for d in outgoing.drain(..) {
-                    if client.send_datagram(&d) {
-                        result.sent += 1;
-                        let layer = MediaHeader::read(&d).ok().and_then(|h| layer_index(&h));
-                        if let Some(n) = layer.and_then(|l| result.sent_by_layer.get_mut(l)) {
-                            *n += 1;
-                        }
-                        progress.sent.fetch_add(1, Ordering::Relaxed);
-                        if plan.record {
-                            result.sent_log.push(d);
-                        }
-                    } else {
-                        result.send_failures += 1;
-                    }
-                }
-            }
-            let linger_end = end
-                + if plan.leave_after.is_some() {
-                    Duration::ZERO
-                } else {
-                    config.drain
-                };
-            if now >= linger_end && !hung_up {
-                hung_up = true;
-                client.hang_up();
-                close_by = Some(now + Duration::from_millis(200));
-            }
-        }
-        if close_by.is_some_and(|t| now >= t) && !client.is_closed() {
-            client.close();
-            close_by = Some(now + Duration::from_secs(2));
-        }
-
-        while let Some(out) = client.poll_transmit(&mut sendbuf, now) {
-            let (packet, to) = (sendbuf.get(..out.len).unwrap_or_default(), out.to);
-            if let Err(e) = socket.send_to(packet, to).await {
-                log::debug!("participant {index}: send: {e}");
-            }
-        }
-        if client.is_closed() {
+        path.release_uplink(now).await;
+        if p.is_done(now) {
             break;
         }
-        if close_by.is_some_and(|t| now >= t + Duration::from_secs(3)) {
-            break;
-        }
-
-        let mut wake = client
-            .next_timeout()
-            .unwrap_or(now + Duration::from_millis(50));
-        if media_end.is_some_and(|e| now < e) && plan.send_media {
-            wake = wake.min(next_tick);
-        }
-        for t in [media_end, close_by, Some(join_deadline)]
+        let mut wake = p.poll_timeout(now);
+        for t in [path.next_release(), path.rebind_at(p.joined_at())]
             .into_iter()
             .flatten()
         {
-            if t > now {
-                wake = wake.min(t);
-            }
+            wake = wake.min(t);
         }
         let wait = wake
             .saturating_duration_since(Instant::now())
-            .clamp(Duration::from_micros(100), Duration::from_millis(50));
-        let _ = socket.set_read_timeout(Some(wait));
-        if let Ok((n, from)) = socket.recv_from(&mut recvbuf).await {
+            .max(Duration::from_micros(100));
+        let _ = path.socket.set_read_timeout(Some(wait));
+        if let Ok((n, from)) = path.socket.recv_from(&mut recvbuf).await {
             if let Some(packet) = recvbuf.get_mut(..n) {
-                client.on_datagram(packet, from, local);
+                path.receive(Instant::now(), packet, from, &mut p);
             }
         }
     }
-    if let Some(j) = joined_at.map(|t| micros_between(epoch, t)) {
-        for (sender, at) in &result.stats.first_keyframe_us {
-            let us = at.wrapping_sub(j);
-            // A keyframe completing before the Joined event was handled counts as immediate.
-            let us = if us > u32::MAX / 2 { 0 } else { us };
-            result
-                .time_to_first_keyframe
-                .push((*sender, Duration::from_micros(u64::from(us))));
-        }
-        result.time_to_first_keyframe.sort_unstable();
-    }
-    result.peer_error = client.peer_error();
-    result.final_phase = Some(client.phase());
-    result.quic_established = client.was_established();
-    Ok(())
+    let mut result = p.finish();
+    result.uplink = path.up.stats();
+    result.downlink = path.down.stats();
+    Ok(result)
 }
