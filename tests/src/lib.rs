@@ -1,5 +1,13 @@
-//! Helpers for the end-to-end tests: an in-process relay on a loopback port with a fresh
-//! identity, and load-generator runs against it. Every test uses at least 2 shards.
+//! Helpers for the end-to-end tests. Every test uses at least 2 shards.
+//!
+//! - Over loopback (this module): an in-process relay on a kernel-chosen port with a fresh
+//!   identity, and load-generator runs against it, in wall time.
+//! - In memory ([`sim`], [`accounting`]): the load generator's participants and the relay's
+//!   endpoints through the seeded impairment model, in virtual time, with exact accounting of
+//!   every media datagram.
+
+pub mod accounting;
+pub mod sim;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -55,6 +55,29 @@ const JA: u16 = 0x05; // BPF_JMP | BPF_JA
 const MOD_K: u16 = 0x94; // BPF_ALU | BPF_MOD | BPF_K
 const RET_A: u16 = 0x16; // BPF_RET | BPF_A
 
+/// What the kernel computes with `program` for `packet`: the socket index, or `None` for an
+/// instruction this interpreter does not know. It runs the subset of classic BPF the
+/// reuseport program uses, with the kernel's rule that a load past the end of the packet
+/// ends the program with 0. Simulations steer with it, so they steer as the kernel does.
+pub fn socket_for(program: &[BpfInsn], packet: &[u8]) -> Option<u32> {
+    let (mut a, mut pc) = (0u32, 0usize);
+    loop {
+        let i = program.get(pc)?;
+        pc += 1;
+        match i.code {
+            LDB_ABS => match packet.get(usize::try_from(i.k).ok()?) {
+                Some(b) => a = u32::from(*b),
+                None => return Some(0),
+            },
+            JSET_K => pc += usize::from(if a & i.k != 0 { i.jt } else { i.jf }),
+            JA => pc += usize::try_from(i.k).ok()?,
+            MOD_K => a = a.checked_rem(i.k)?,
+            RET_A => return Some(a),
+            _ => return None,
+        }
+    }
+}
+
 /// The reuseport program: socket index = first DCID byte mod `shards`.
 pub fn reuseport_program(shards: u16) -> [BpfInsn; 7] {
     let insn = |code, jt, jf, k| BpfInsn { code, jt, jf, k };
@@ -73,25 +96,8 @@ pub fn reuseport_program(shards: u16) -> [BpfInsn; 7] {
 mod tests {
     use super::*;
 
-    /// Runs the subset of classic BPF the program uses, with the kernel's rule that an
-    /// out-of-bounds load ends the program with 0.
     fn run(program: &[BpfInsn], packet: &[u8]) -> u32 {
-        let (mut a, mut pc) = (0u32, 0usize);
-        loop {
-            let i = program[pc];
-            pc += 1;
-            match i.code {
-                LDB_ABS => match packet.get(i.k as usize) {
-                    Some(b) => a = u32::from(*b),
-                    None => return 0,
-                },
-                JSET_K => pc += usize::from(if a & i.k != 0 { i.jt } else { i.jf }),
-                JA => pc += i.k as usize,
-                MOD_K => a %= i.k,
-                RET_A => return a,
-                other => panic!("unexpected opcode {other:#x}"),
-            }
-        }
+        socket_for(program, packet).expect("only known instructions")
     }
 
     #[test]
@@ -121,6 +127,14 @@ mod tests {
             0,
             "truncated packet"
         );
+        let unknown = [BpfInsn {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }];
+        assert_eq!(socket_for(&unknown, &[1, 2, 3]), None);
+        assert_eq!(socket_for(&[], &[1]), None, "falling off the end");
     }
 
     #[test]
