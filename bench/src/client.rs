@@ -174,6 +174,11 @@ impl Client {
         }
     }
 
+    /// The connection ID the client sends to (the relay's, once it answered).
+    pub fn destination_id(&self) -> Vec<u8> {
+        self.quic.destination_id().to_vec()
+    }
+
     pub fn fingerprint(&self) -> String {
         self.identity.fingerprint()
     }

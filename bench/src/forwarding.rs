@@ -71,6 +71,11 @@ pub fn shard_settings(dir: &std::path::Path) -> Result<ShardSettings, String> {
 }
 
 impl ForwardingRoom {
+    /// An endpoint nobody has connected to.
+    pub fn empty() -> Result<Self, String> {
+        Self::with_members(0)
+    }
+
     /// A room of `fanout + 1` joined members.
     pub fn new(fanout: usize) -> Result<Self, String> {
         Self::with_members(fanout + 1)
@@ -139,6 +144,43 @@ impl ForwardingRoom {
             self.deliver(now);
         }
         spent
+    }
+
+    /// Feeds the endpoint one datagram from `from` (anything: the fuzz target's input) and
+    /// delivers what it answers. Returns how many packets it sent.
+    pub fn inject(&mut self, from: SocketAddr, datagram: &mut [u8]) -> usize {
+        let now = Instant::now();
+        self.endpoint.handle_datagram(now, from, RELAY, datagram);
+        self.endpoint.poll_transmits(&mut self.out);
+        let sent = self.out.len();
+        self.deliver(now);
+        while self.endpoint.poll_handoff().is_some() {}
+        sent
+    }
+
+    /// Runs the endpoint's clock past every handshake deadline: connections that never
+    /// completed a handshake are gone afterwards.
+    pub fn expire_handshakes(&mut self) {
+        let later = Instant::now() + Duration::from_secs(3600);
+        self.endpoint.handle_timeout(later);
+        self.endpoint.poll_transmits(&mut self.out);
+        self.deliver(later);
+    }
+
+    /// The endpoint's counters as they stand.
+    pub fn counters(&self) -> &switchyard_proto::control::ShardCounters {
+        self.endpoint.counters()
+    }
+
+    /// Connections the endpoint holds.
+    pub fn connections(&self) -> usize {
+        self.endpoint.connection_count()
+    }
+
+    /// Member `i`'s address, and the connection ID the relay gave it.
+    pub fn member(&self, i: usize) -> Option<(SocketAddr, Vec<u8>)> {
+        let c = self.clients.get(i)?;
+        Some((address(i), c.destination_id()))
     }
 
     /// Media datagrams each member has received so far (member 0 first).

@@ -12,10 +12,12 @@
 //!   impaired as the run says.
 //! - [`report`]: summary, table, JSON and `.hgrm` output.
 //! - [`forwarding`]: a real endpoint and real clients in memory, for the criterion benches.
+//! - [`fuzz`]: the endpoint's datagram input as a fuzz entry point.
 
 pub mod annexb;
 pub mod client;
 pub mod forwarding;
+pub mod fuzz;
 pub mod impair;
 pub mod media;
 pub mod participant;
