@@ -8,9 +8,9 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use switchyard_engine::identity::{verify_handshake, Identity, ANSWER_CONTEXT, OFFER_CONTEXT};
+use switchyard_engine::identity::{verify_handshake, Identity, ANSWER_CONTEXT};
 use switchyard_engine::signal_streams::{Inbound, Limits, SignalStreams};
-use switchyard_proto::signal::{HangupReason, QualityProfile, SignalMessage};
+use switchyard_proto::signal::{HangupReason, SignalMessage};
 
 /// Send an ack-eliciting packet when idle this long (WZP's keepalive).
 const KEEPALIVE: Duration = Duration::from_secs(5);
@@ -305,23 +305,19 @@ impl Client {
             &x25519_dalek::StaticSecret::random_from_rng(rand::rngs::OsRng),
         )
         .to_bytes();
-        let mut signature = self.identity.sign_handshake(&ephemeral, OFFER_CONTEXT);
-        if self.options.tamper_signature {
+        let mut offer = self.identity.call_offer(
+            ephemeral,
+            self.options.alias.clone(),
+            self.options.protocol_version,
+        );
+        if let (true, SignalMessage::CallOffer { signature, .. }) =
+            (self.options.tamper_signature, &mut offer)
+        {
             if let Some(b) = signature.first_mut() {
                 *b ^= 0x55;
             }
         }
-        SignalMessage::CallOffer {
-            version: 1,
-            identity_pub: self.identity.public(),
-            ephemeral_pub: ephemeral,
-            signature,
-            supported_profiles: vec![QualityProfile::GOOD],
-            alias: self.options.alias.clone(),
-            protocol_version: self.options.protocol_version,
-            supported_versions: vec![self.options.protocol_version],
-            video_codecs: Vec::new(),
-        }
+        offer
     }
 
     fn on_signal(&mut self, msg: SignalMessage) {

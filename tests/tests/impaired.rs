@@ -43,6 +43,15 @@ fn lossy(loss: f64, delay: Duration, jitter: Duration) -> Impairment {
     }
 }
 
+/// Every participant's path impaired the same way, both ways.
+fn both_ways(path: Impairment) -> PathPlan {
+    PathPlan {
+        uplink: path,
+        downlink: path,
+        ..PathPlan::default()
+    }
+}
+
 /// The other members of `sender`'s room.
 fn room_peers(participants: u32) -> impl Fn(usize) -> Vec<usize> {
     let p = participants as usize;
@@ -94,12 +103,7 @@ fn assert_exact_delivery(outcome: &Outcome, participants: u32) -> Vec<Vec<Vec<u8
 #[test]
 fn three_rooms_of_three_under_5_percent_loss_and_20_ms_jitter_get_what_their_paths_delivered() {
     let mut c = config(3, 3, Profile::Audio, Duration::from_secs(3), 11);
-    let path = lossy(0.05, 40 * MS, 20 * MS);
-    c.paths = PathPlan {
-        uplink: path,
-        downlink: path,
-        ..PathPlan::default()
-    };
+    c.paths = both_ways(lossy(0.05, 40 * MS, 20 * MS));
     let outcome = Sim::new(2, c).run(LIMIT);
     assert_all_joined(&outcome.results);
     let expected = assert_exact_delivery(&outcome, 3);
@@ -131,12 +135,7 @@ fn three_rooms_of_three_under_5_percent_loss_and_20_ms_jitter_get_what_their_pat
 #[test]
 fn a_room_of_three_joins_under_20_percent_loss_each_way() {
     let mut c = config(1, 3, Profile::Audio, Duration::from_secs(2), 23);
-    let path = lossy(0.20, 25 * MS, Duration::ZERO);
-    c.paths = PathPlan {
-        uplink: path,
-        downlink: path,
-        ..PathPlan::default()
-    };
+    c.paths = both_ways(lossy(0.20, 25 * MS, Duration::ZERO));
     let outcome = Sim::new(2, c).run(LIMIT);
     assert_all_joined(&outcome.results);
     for r in &outcome.results {
@@ -272,12 +271,9 @@ fn a_late_joiner_under_10_percent_loss_still_gets_the_cached_keyframes_first() {
     c.join_late = 1;
     // Keyframes leave at 0 s and 2 s of media: 1 s is mid-GOP.
     c.join_late_after = Duration::from_secs(1);
-    let path = lossy(0.10, 20 * MS, Duration::ZERO);
     c.paths = PathPlan {
-        uplink: path,
-        downlink: path,
         slot: Some(3),
-        ..PathPlan::default()
+        ..both_ways(lossy(0.10, 20 * MS, Duration::ZERO))
     };
     let outcome = Sim::new(2, c).run(LIMIT);
     assert_all_joined(&outcome.results);
@@ -338,13 +334,10 @@ fn a_late_joiner_under_10_percent_loss_still_gets_the_cached_keyframes_first() {
 #[test]
 fn a_nat_rebinding_mid_call_keeps_the_participant_in_its_room_on_its_owner_shard() {
     let mut c = config(1, 3, Profile::Audio, Duration::from_secs(3), 31);
-    let path = lossy(0.0, 10 * MS, Duration::ZERO);
     c.paths = PathPlan {
-        uplink: path,
-        downlink: path,
         slot: Some(0),
         rebind_after: Some(Duration::from_millis(1500)),
-        ..PathPlan::default()
+        ..both_ways(lossy(0.0, 10 * MS, Duration::ZERO))
     };
     let room = c.room_name(0);
     let owner = switchyard_engine::steering::owner_of(&room, 2);

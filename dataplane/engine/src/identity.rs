@@ -8,6 +8,7 @@
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
+use switchyard_proto::signal::{QualityProfile, SignalMessage};
 
 pub const IDENTITY_INFO: &[u8] = b"wzp-identity-ed25519";
 pub const TLS_INFO: &[u8] = b"wzp-tls-ed25519";
@@ -108,6 +109,27 @@ impl Identity {
             .to_bytes()
             .to_vec()
     }
+
+    /// What a client sends to join: a CallOffer for `protocol_version`, with its ephemeral
+    /// X25519 key signed by this identity.
+    pub fn call_offer(
+        &self,
+        ephemeral_pub: [u8; 32],
+        alias: Option<String>,
+        protocol_version: u8,
+    ) -> SignalMessage {
+        SignalMessage::CallOffer {
+            version: 1,
+            identity_pub: self.public(),
+            ephemeral_pub,
+            signature: self.sign_handshake(&ephemeral_pub, OFFER_CONTEXT),
+            supported_profiles: vec![QualityProfile::GOOD],
+            alias,
+            protocol_version,
+            supported_versions: vec![protocol_version],
+            video_codecs: Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -141,6 +163,32 @@ mod tests {
             OFFER_CONTEXT,
             &sig[..63]
         ));
+    }
+
+    #[test]
+    fn a_call_offer_carries_a_signature_the_relay_verifies() {
+        let id = Identity::from_secret([5; 32]);
+        let SignalMessage::CallOffer {
+            identity_pub,
+            ephemeral_pub,
+            signature,
+            protocol_version,
+            supported_versions,
+            alias,
+            ..
+        } = id.call_offer([9; 32], Some("a".into()), 2)
+        else {
+            panic!("not an offer")
+        };
+        assert_eq!((identity_pub, ephemeral_pub), (id.public(), [9; 32]));
+        assert!(verify_handshake(
+            &identity_pub,
+            &ephemeral_pub,
+            OFFER_CONTEXT,
+            &signature
+        ));
+        assert_eq!((protocol_version, supported_versions), (2, vec![2]));
+        assert_eq!(alias.as_deref(), Some("a"));
     }
 
     #[test]

@@ -143,6 +143,16 @@ impl Phase {
         }
     }
 
+    /// Moves to `Closed` with no membership, handing back the one the old phase held.
+    fn take_member(&mut self) -> Option<Membership> {
+        let mut held = None;
+        self.leave_for(|member| {
+            held = member;
+            Phase::Closed { member: None }
+        });
+        held
+    }
+
     /// Moves to `next`, handing back the membership the old phase held.
     fn leave_for(&mut self, next: impl FnOnce(Option<Membership>) -> Phase) {
         let member = match std::mem::replace(self, Phase::Closed { member: None }) {
@@ -341,12 +351,7 @@ impl Endpoint {
             return;
         };
         let _ = conn.quic.close(true, 0, b"hangup");
-        let mut left = None;
-        conn.phase.leave_for(|member| {
-            left = member;
-            Phase::Closed { member: None }
-        });
-        if let Some(member) = left {
+        if let Some(member) = conn.phase.take_member() {
             self.leave_room(key, member);
         }
     }
@@ -402,12 +407,7 @@ impl Endpoint {
             return;
         };
         self.counters.connections_closed += 1;
-        let mut left = None;
-        conn.phase.leave_for(|member| {
-            left = member;
-            Phase::Closed { member: None }
-        });
-        if let Some(member) = left {
+        if let Some(member) = conn.phase.take_member() {
             self.leave_room(key, member);
         }
     }

@@ -6,7 +6,7 @@
 //! clock inside, and no test waits for one of quiche's timers.
 
 use crate::endpoint::{Endpoint, EndpointConfig, Handoff, Transmits};
-use crate::identity::{Identity, OFFER_CONTEXT};
+use crate::identity::Identity;
 use crate::signal_streams::{Inbound, Limits, SignalStreams};
 use boring::pkey::PKey;
 use boring::ssl::{SslContextBuilder, SslMethod};
@@ -16,7 +16,7 @@ use rand::SeedableRng;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use switchyard_proto::control::{ShardEvent, ShardId};
-use switchyard_proto::signal::{QualityProfile, SignalMessage};
+use switchyard_proto::signal::SignalMessage;
 
 pub const RELAY: SocketAddr = SocketAddr::new(
     std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1)),
@@ -166,22 +166,12 @@ impl TestClient {
 
     /// A CallOffer signed by this client (or with a broken signature).
     pub fn offer(&self, protocol_version: u8, tamper: bool) -> SignalMessage {
-        let ephemeral = [5u8; 32];
-        let mut signature = self.identity.sign_handshake(&ephemeral, OFFER_CONTEXT);
-        if tamper {
+        let alias = Some(format!("client-{}", self.addr.port()));
+        let mut offer = self.identity.call_offer([5; 32], alias, protocol_version);
+        if let (true, SignalMessage::CallOffer { signature, .. }) = (tamper, &mut offer) {
             signature[0] ^= 1;
         }
-        SignalMessage::CallOffer {
-            version: 1,
-            identity_pub: self.identity.public(),
-            ephemeral_pub: ephemeral,
-            signature,
-            supported_profiles: vec![QualityProfile::GOOD],
-            alias: Some(format!("client-{}", self.addr.port())),
-            protocol_version,
-            supported_versions: vec![protocol_version],
-            video_codecs: Vec::new(),
-        }
+        offer
     }
 
     /// The relay's CONNECTION_CLOSE application code, once it arrived.
