@@ -10,6 +10,7 @@
 //! - [`trunk`]: TrunkFrame, the relay-to-peer batch container.
 //! - [`datagram`]: classifies one QUIC DATAGRAM into the forms above.
 //! - [`signal`]: the SignalMessage schema (serde JSON, externally tagged).
+//! - [`quality`]: the six quality tiers and the profile each names.
 //! - [`framing`]: one signal message per bidirectional stream, `u32` BE length + JSON, 1 MiB cap.
 //! - [`control`]: the values shards and the control plane exchange through their rings.
 #![forbid(unsafe_code)]
@@ -22,10 +23,12 @@ pub mod datagram;
 pub mod framing;
 pub mod fuzz;
 pub mod media;
+pub mod quality;
 pub mod signal;
 pub mod trunk;
 
 pub use codec::{CodecId, MediaType};
 pub use datagram::{DropReason, InboundDatagram};
 pub use media::{Flags, MediaHeader, MediaPacket, QualityReport};
+pub use quality::Tier;
 pub use signal::{HangupReason, QualityProfile, SignalMessage};

@@ -227,6 +227,52 @@ pub enum SignalMessage {
         version: u8,
         observed_addr: String,
     },
+    /// Relay -> client: may everyone move up to `proposed_profile`? (Reference 3.6.) In a
+    /// room, `call_id` is the room name.
+    UpgradeProposal {
+        #[serde(default = "default_signal_version")]
+        version: u8,
+        #[serde(default)]
+        call_id: String,
+        proposal_id: u64,
+        proposed_profile: QualityProfile,
+        #[serde(default)]
+        local_loss_pct: Option<f32>,
+        #[serde(default)]
+        local_rtt_ms: Option<u32>,
+    },
+    /// Client -> relay: the answer to one proposal.
+    UpgradeResponse {
+        #[serde(default = "default_signal_version")]
+        version: u8,
+        #[serde(default)]
+        call_id: String,
+        proposal_id: u64,
+        accepted: bool,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Relay -> client: everyone accepted; switch to `confirmed_profile` now.
+    UpgradeConfirm {
+        #[serde(default = "default_signal_version")]
+        version: u8,
+        #[serde(default)]
+        call_id: String,
+        proposal_id: u64,
+        confirmed_profile: QualityProfile,
+    },
+    /// Client -> relay: never recommend this participant more than `max_profile`.
+    QualityCapability {
+        #[serde(default = "default_signal_version")]
+        version: u8,
+        #[serde(default)]
+        call_id: String,
+        max_profile: QualityProfile,
+        #[serde(default)]
+        loss_pct: Option<f32>,
+        #[serde(default)]
+        rtt_ms: Option<u32>,
+    },
 }
 
 impl SignalMessage {
@@ -248,6 +294,10 @@ impl SignalMessage {
             Self::Pong { .. } => "Pong",
             Self::Reflect => "Reflect",
             Self::ReflectResponse { .. } => "ReflectResponse",
+            Self::UpgradeProposal { .. } => "UpgradeProposal",
+            Self::UpgradeResponse { .. } => "UpgradeResponse",
+            Self::UpgradeConfirm { .. } => "UpgradeConfirm",
+            Self::QualityCapability { .. } => "QualityCapability",
         }
     }
 
@@ -353,6 +403,48 @@ mod tests {
     }
 
     #[test]
+    fn negotiation_messages_use_the_reference_field_names() {
+        let proposal = SignalMessage::UpgradeProposal {
+            version: 1,
+            call_id: "r".into(),
+            proposal_id: 3,
+            proposed_profile: QualityProfile::GOOD,
+            local_loss_pct: None,
+            local_rtt_ms: None,
+        };
+        let v = serde_json::to_value(&proposal).unwrap();
+        assert_eq!(v["UpgradeProposal"]["proposal_id"], json!(3));
+        assert_eq!(
+            v["UpgradeProposal"]["proposed_profile"]["codec"],
+            json!("Opus24k")
+        );
+        // A client may leave out call_id and the optional figures.
+        let answer: SignalMessage = serde_json::from_value(json!({"UpgradeResponse": {
+            "proposal_id": 3, "accepted": true
+        }}))
+        .unwrap();
+        assert_eq!(
+            answer,
+            SignalMessage::UpgradeResponse {
+                version: 1,
+                call_id: String::new(),
+                proposal_id: 3,
+                accepted: true,
+                reason: None,
+            }
+        );
+        let cap: SignalMessage = serde_json::from_value(json!({"QualityCapability": {
+            "max_profile": {"codec": "Opus6k", "fec_ratio": 0.5, "frame_duration_ms": 40,
+                "frames_per_block": 10}
+        }}))
+        .unwrap();
+        assert!(
+            matches!(cap, SignalMessage::QualityCapability { max_profile, .. }
+            if max_profile == QualityProfile::DEGRADED)
+        );
+    }
+
+    #[test]
     fn every_variant_round_trips() {
         let messages = vec![
             SignalMessage::CallOffer {
@@ -432,6 +524,34 @@ mod tests {
             SignalMessage::ReflectResponse {
                 version: 1,
                 observed_addr: "127.0.0.1:1".into(),
+            },
+            SignalMessage::UpgradeProposal {
+                version: 1,
+                call_id: "room".into(),
+                proposal_id: 7,
+                proposed_profile: QualityProfile::GOOD,
+                local_loss_pct: Some(0.5),
+                local_rtt_ms: Some(40),
+            },
+            SignalMessage::UpgradeResponse {
+                version: 1,
+                call_id: "room".into(),
+                proposal_id: 7,
+                accepted: false,
+                reason: Some("busy".into()),
+            },
+            SignalMessage::UpgradeConfirm {
+                version: 1,
+                call_id: "room".into(),
+                proposal_id: 7,
+                confirmed_profile: QualityProfile::STUDIO_32K,
+            },
+            SignalMessage::QualityCapability {
+                version: 1,
+                call_id: String::new(),
+                max_profile: QualityProfile::DEGRADED,
+                loss_pct: None,
+                rtt_ms: Some(300),
             },
         ];
         for m in messages {
