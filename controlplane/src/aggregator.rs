@@ -99,6 +99,9 @@ impl Aggregator {
                 }
                 s.total = total;
             }
+            ShardEvent::Quality { .. }
+            | ShardEvent::UpgradeAnswer { .. }
+            | ShardEvent::Capability { .. } => {}
         }
     }
 

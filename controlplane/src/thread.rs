@@ -78,7 +78,7 @@ fn run(
             match commands.try_recv() {
                 Ok(Command::Broadcast(directive)) => {
                     for link in &mut links {
-                        link.directives.push(directive);
+                        link.directives.push(directive.clone());
                     }
                 }
                 Ok(Command::Stop) | Err(crossbeam_channel::TryRecvError::Disconnected) => {

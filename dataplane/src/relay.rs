@@ -21,7 +21,8 @@ use switchyard_engine::{EndpointConfig, Handoff};
 use switchyard_proto::control::{Directive, ShardId};
 
 const EVENT_RING: usize = 4096;
-const DIRECTIVE_RING: usize = 64;
+/// Holds a relay-wide quality event: one order per room of a shard at once.
+const DIRECTIVE_RING: usize = 1024;
 const PEER_RING: usize = 1024;
 /// glommio's io_memory is for storage I/O, which a relay does not do; keep the pinned
 /// reservation small so many executors fit under a low RLIMIT_MEMLOCK.

@@ -3,6 +3,8 @@
 
 use crate::datagram::DropReason;
 use crate::framing::FrameError;
+use crate::media::QualityReport;
+use crate::quality::Tier;
 use serde::Serialize;
 
 /// Index of a data-plane shard.
@@ -71,15 +73,125 @@ pub enum ShardEvent {
         generation: u64,
         counters: Box<ShardCounters>,
     },
+    /// What the relay saw of a participant's connection over the last sample interval (at
+    /// most one per participant per interval).
+    Quality {
+        participant: ParticipantId,
+        sample: QualitySample,
+    },
+    /// A participant answered an upgrade proposal.
+    UpgradeAnswer {
+        participant: ParticipantId,
+        proposal_id: u64,
+        accepted: bool,
+    },
+    /// A participant declared the highest tier it can take (QualityCapability).
+    Capability {
+        participant: ParticipantId,
+        max: Tier,
+    },
+}
+
+/// One participant's connection over one sample interval, as the relay sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct QualitySample {
+    /// The newest QualityReport trailer the participant sent in the interval: its own view
+    /// of its path (loss among what it sent, RTT, jitter, bitrate cap).
+    pub report: Option<ReportFigures>,
+    /// quiche's figures for the relay's side of the active path.
+    pub path: Option<PathFigures>,
+}
+
+/// A QualityReport trailer in units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ReportFigures {
+    pub loss_pct: f32,
+    pub rtt_ms: u32,
+    pub jitter_ms: u8,
+    pub bitrate_cap_kbps: u8,
+}
+
+impl From<QualityReport> for ReportFigures {
+    fn from(q: QualityReport) -> Self {
+        Self {
+            loss_pct: q.loss_percent(),
+            rtt_ms: q.rtt_ms(),
+            jitter_ms: q.jitter_ms,
+            bitrate_cap_kbps: q.bitrate_cap_kbps,
+        }
+    }
+}
+
+/// quiche's path statistics over one interval: packets the relay sent to the participant and
+/// how many of them quiche declared lost, the smoothed RTT, and the delivery rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PathFigures {
+    pub rtt_ms: u32,
+    pub sent: u32,
+    pub lost: u32,
+    pub delivery_rate_kbps: u32,
+}
+
+impl PathFigures {
+    /// Lost among sent, in percent; `None` when fewer than `min_sent` packets went out (a
+    /// handful of packets says nothing about a path).
+    pub fn loss_pct(&self, min_sent: u32) -> Option<f32> {
+        (self.sent >= min_sent.max(1)).then(|| self.lost as f32 * 100.0 / self.sent as f32)
+    }
 }
 
 /// Control plane -> shard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Directive {
     /// Close every connection (Hangup Normal), then stop the shard loop.
     Shutdown,
     /// Send counters now, tagged with this generation.
     ReportCounters { generation: u64 },
+    /// Quality signals for participants of one room (the shard that owns the room).
+    Quality(Box<QualityOrder>),
+}
+
+/// One decision of the quality judge for one room: at most one signal per participant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QualityOrder {
+    pub room: String,
+    pub signals: Vec<(ParticipantId, QualitySignal)>,
+}
+
+/// What the owner shard sends one participant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum QualitySignal {
+    /// `QualityDirective`: encode at `tier` now.
+    Directive { tier: Tier, reason: DirectiveReason },
+    /// `UpgradeProposal`: may the participant move up to `tier`?
+    Proposal { proposal_id: u64, tier: Tier },
+    /// `UpgradeConfirm`: everyone accepted; move to `tier` now.
+    Confirm { proposal_id: u64, tier: Tier },
+}
+
+/// Why a QualityDirective was sent; becomes its `reason` text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum DirectiveReason {
+    /// The room's weakest link sets everyone's tier (reference 3.5's reason text).
+    WeakestLink,
+    /// Per-sender policy: the weakest receiver of this participant's media sets its tier.
+    WeakestReceiver,
+    /// A negotiated upgrade, told to a participant that does not take part in negotiation.
+    Upgrade,
+    /// A joiner is told the tier the room is at.
+    RoomTier,
+}
+
+impl DirectiveReason {
+    /// The directive's `reason` text.
+    pub fn text(self, tier: Tier) -> String {
+        match self {
+            Self::WeakestLink => format!("weakest link: {tier}"),
+            Self::WeakestReceiver => format!("weakest receiver: {tier}"),
+            Self::Upgrade => format!("coordinated upgrade: {tier}"),
+            Self::RoomTier => format!("room tier: {tier}"),
+        }
+    }
 }
 
 /// Cumulative per-shard counters. Plain integers owned by one shard; copied out by value.
@@ -154,6 +266,22 @@ pub struct ShardCounters {
     pub layer_filtered: u64,
     /// Events dropped because the ring to the control plane was full.
     pub event_ring_drops: u64,
+    /// QualityReport trailers read from participants' media.
+    pub quality_reports_in: u64,
+    /// Quality samples queued for the control plane (one per participant per interval).
+    pub quality_samples: u64,
+    /// Quality samples the full ring to the control plane refused (also in event_ring_drops).
+    pub quality_samples_dropped: u64,
+    /// QualityDirective messages sent.
+    pub quality_directives_sent: u64,
+    pub upgrade_proposals_sent: u64,
+    pub upgrade_confirms_sent: u64,
+    /// UpgradeResponse messages received.
+    pub upgrade_answers_in: u64,
+    /// QualityCapability messages received (with a codec on the ladder).
+    pub quality_capabilities_in: u64,
+    /// Quality signals for participants that had left, or were not in the named room.
+    pub quality_signals_stale: u64,
     pub rooms: u64,
     pub participants: u64,
 }
@@ -210,6 +338,15 @@ impl ShardCounters {
             layer_switches,
             layer_filtered,
             event_ring_drops,
+            quality_reports_in,
+            quality_samples,
+            quality_samples_dropped,
+            quality_directives_sent,
+            upgrade_proposals_sent,
+            upgrade_confirms_sent,
+            upgrade_answers_in,
+            quality_capabilities_in,
+            quality_signals_stale,
             rooms,
             participants,
         } = other;
@@ -254,6 +391,15 @@ impl ShardCounters {
         self.layer_switches += layer_switches;
         self.layer_filtered += layer_filtered;
         self.event_ring_drops += event_ring_drops;
+        self.quality_reports_in += quality_reports_in;
+        self.quality_samples += quality_samples;
+        self.quality_samples_dropped += quality_samples_dropped;
+        self.quality_directives_sent += quality_directives_sent;
+        self.upgrade_proposals_sent += upgrade_proposals_sent;
+        self.upgrade_confirms_sent += upgrade_confirms_sent;
+        self.upgrade_answers_in += upgrade_answers_in;
+        self.quality_capabilities_in += quality_capabilities_in;
+        self.quality_signals_stale += quality_signals_stale;
         self.rooms += rooms;
         self.participants += participants;
         for (a, b) in self.media_dropped.iter_mut().zip(media_dropped.iter()) {
@@ -283,6 +429,35 @@ mod tests {
         assert_eq!((wrapped.shard(), wrapped.serial()), (ShardId(1), 5));
         let last = ParticipantId::new(ShardId(u16::MAX), u64::MAX);
         assert_eq!(last.shard(), ShardId(u16::MAX));
+    }
+
+    #[test]
+    fn path_loss_needs_enough_packets() {
+        let p = PathFigures {
+            rtt_ms: 20,
+            sent: 200,
+            lost: 20,
+            delivery_rate_kbps: 0,
+        };
+        assert_eq!(p.loss_pct(20), Some(10.0));
+        assert_eq!(p.loss_pct(201), None);
+        let idle = PathFigures::default();
+        assert_eq!(idle.loss_pct(0), None, "nothing sent says nothing");
+    }
+
+    #[test]
+    fn report_figures_are_in_units() {
+        let r = ReportFigures::from(QualityReport {
+            loss: 255,
+            rtt_4ms: 25,
+            jitter_ms: 7,
+            bitrate_cap_kbps: 200,
+        });
+        assert_eq!((r.loss_pct, r.rtt_ms, r.jitter_ms), (100.0, 100, 7));
+        assert_eq!(
+            DirectiveReason::WeakestLink.text(Tier::Degraded),
+            "weakest link: Degraded"
+        );
     }
 
     #[test]

@@ -333,6 +333,11 @@ impl<K: Copy + Eq + Hash> Simulcast<K> {
         Some(Layered { layer, available })
     }
 
+    /// Whether anyone in the room has sent video.
+    pub fn has_video(&self) -> bool {
+        !self.publishers.is_empty()
+    }
+
     /// The video stream ids `publisher` has sent, ascending.
     pub fn video_streams(&self, publisher: K) -> impl Iterator<Item = u8> + '_ {
         let streams = self.publishers.get(&publisher).map(|p| p.streams);

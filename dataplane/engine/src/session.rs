@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use switchyard_proto::signal::{
     default_signal_version, HangupReason, QualityProfile, SignalMessage, PROTOCOL_VERSION,
 };
+use switchyard_proto::Tier;
 
 /// The optional AuthToken gate: when set, the first signal must carry one of these tokens.
 #[derive(Debug, Clone, Default)]
@@ -123,6 +124,10 @@ pub enum Outcome {
     Leave,
     /// A receiver lost the picture of `stream_id`: ask that stream's publisher for a keyframe.
     PictureLoss { stream_id: u8 },
+    /// The participant answered an upgrade proposal: tell the judge.
+    UpgradeAnswer { proposal_id: u64, accepted: bool },
+    /// The participant takes at most `max`: tell the judge.
+    Capability { max: Tier },
 }
 
 #[derive(Debug)]
@@ -210,6 +215,21 @@ impl Session {
             }
             (State::Joined, SignalMessage::PictureLossIndication { stream_id, .. }) => {
                 Outcome::PictureLoss { stream_id }
+            }
+            (
+                State::Joined,
+                SignalMessage::UpgradeResponse {
+                    proposal_id,
+                    accepted,
+                    ..
+                },
+            ) => Outcome::UpgradeAnswer {
+                proposal_id,
+                accepted,
+            },
+            (State::Joined, SignalMessage::QualityCapability { max_profile, .. }) => {
+                Tier::from_profile(&max_profile)
+                    .map_or(Outcome::Nothing, |max| Outcome::Capability { max })
             }
             (State::Joined, _) | (State::Closed, _) => Outcome::Nothing,
         }
@@ -494,6 +514,65 @@ mod tests {
             s.on_signal(pli, &gate, &relay(), [0; 32]),
             Outcome::Nothing,
             "no PLI after leaving"
+        );
+    }
+
+    #[test]
+    fn joined_session_passes_upgrade_answers_and_capabilities_only_when_joined() {
+        let gate = AuthGate::open();
+        let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
+        let answer = SignalMessage::UpgradeResponse {
+            version: 1,
+            call_id: "room".into(),
+            proposal_id: 9,
+            accepted: false,
+            reason: None,
+        };
+        assert!(
+            matches!(
+                s.on_signal(answer.clone(), &gate, &relay(), [0; 32]),
+                Outcome::Reject(Rejection::UnexpectedMessage)
+            ),
+            "an answer before the offer is unexpected"
+        );
+        let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
+        s.on_signal(
+            offer(&Identity::from_secret([1; 32]), 2, false),
+            &gate,
+            &relay(),
+            [0; 32],
+        );
+        assert_eq!(
+            s.on_signal(answer, &gate, &relay(), [0; 32]),
+            Outcome::UpgradeAnswer {
+                proposal_id: 9,
+                accepted: false
+            }
+        );
+        let capability = |max_profile| SignalMessage::QualityCapability {
+            version: 1,
+            call_id: String::new(),
+            max_profile,
+            loss_pct: None,
+            rtt_ms: None,
+        };
+        assert_eq!(
+            s.on_signal(
+                capability(QualityProfile::DEGRADED),
+                &gate,
+                &relay(),
+                [0; 32]
+            ),
+            Outcome::Capability {
+                max: Tier::Degraded
+            }
+        );
+        let mut off_ladder = QualityProfile::GOOD;
+        off_ladder.codec = switchyard_proto::CodecId::Opus16k;
+        assert_eq!(
+            s.on_signal(capability(off_ladder), &gate, &relay(), [0; 32]),
+            Outcome::Nothing,
+            "a codec off the ladder caps nothing"
         );
     }
 

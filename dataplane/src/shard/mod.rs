@@ -48,6 +48,7 @@ struct LoopCounters {
     udp_datagrams_out: u64,
     udp_send_errors: u64,
     inbox_full_drops: u64,
+    quality_samples_dropped: u64,
 }
 
 impl LoopCounters {
@@ -57,6 +58,7 @@ impl LoopCounters {
         counters.udp_send_errors = self.udp_send_errors;
         counters.inbox_full_drops = self.inbox_full_drops;
         counters.event_ring_drops = event_ring_drops;
+        counters.quality_samples_dropped = self.quality_samples_dropped;
     }
 }
 
@@ -195,7 +197,10 @@ impl Shard {
             if let ShardEvent::Counters { counters, .. } = &mut event {
                 self.counters.stamp(counters, self.rings.events.dropped());
             }
-            self.rings.events.push(event);
+            let sample = matches!(event, ShardEvent::Quality { .. });
+            if !self.rings.events.push(event) && sample {
+                self.counters.quality_samples_dropped += 1;
+            }
         }
     }
 

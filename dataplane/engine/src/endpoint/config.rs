@@ -8,6 +8,9 @@ use crate::session::AuthGate;
 use std::time::Duration;
 use switchyard_proto::control::ShardId;
 
+/// Quality samples leave at most this often per participant.
+pub const MIN_QUALITY_INTERVAL: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
     /// This endpoint's shard, and how many there are (room owners and connection IDs
@@ -25,6 +28,9 @@ pub struct EndpointConfig {
     pub handshake_timeout: Duration,
     /// How often the endpoint reports its counters to the control plane.
     pub counters_interval: Duration,
+    /// How often each participant's quality is sampled for the judge; never more often than
+    /// once a second ([`Self::quality_interval`]).
+    pub quality_sample_interval: Duration,
     /// How long a stopping endpoint waits for its connections to close.
     pub shutdown_grace: Duration,
     pub video: VideoSettings,
@@ -42,9 +48,17 @@ impl EndpointConfig {
             max_connections: 10_000,
             handshake_timeout: Duration::from_secs(10),
             counters_interval: Duration::from_secs(1),
+            quality_sample_interval: MIN_QUALITY_INTERVAL,
             shutdown_grace: Duration::from_secs(2),
             video: VideoSettings::default(),
         }
+    }
+}
+
+impl EndpointConfig {
+    /// The quality sample interval, held to at least [`MIN_QUALITY_INTERVAL`].
+    pub fn quality_interval(&self) -> Duration {
+        self.quality_sample_interval.max(MIN_QUALITY_INTERVAL)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::lifecycle::Phase;
 use super::path::PathSample;
+use super::quality::QualityMeter;
 use crate::deadlines::Deadlines;
 use crate::signal_streams::{Limits, SignalStreams};
 use slab::Slab;
@@ -38,6 +39,8 @@ pub(crate) struct Conn {
     touched: bool,
     /// quiche's counts at the previous bandwidth estimate.
     pub path: PathSample,
+    /// What the quality sampler has gathered since its previous sample.
+    pub quality: QualityMeter,
 }
 
 impl std::fmt::Debug for Conn {
@@ -65,6 +68,7 @@ impl Conn {
             cids,
             touched: false,
             path: PathSample::default(),
+            quality: QualityMeter::default(),
         }
     }
 

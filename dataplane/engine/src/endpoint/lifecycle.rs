@@ -262,6 +262,11 @@ impl Endpoint {
                 self.rooms
                     .picture_loss(&mut self.conns, &mut self.counters, key, stream_id, now)
             }
+            Outcome::UpgradeAnswer {
+                proposal_id,
+                accepted,
+            } => self.on_upgrade_answer(key, proposal_id, accepted),
+            Outcome::Capability { max } => self.on_capability(key, max),
         }
     }
 
@@ -311,6 +316,7 @@ impl Endpoint {
             session,
         };
         self.counters.handshakes_completed += 1;
+        self.members.insert(id, key);
         self.conns.send_signal(key, &answer, &mut self.counters);
         self.rooms
             .replay_to_joiner(&mut self.conns, &mut self.counters, key, change.room, now);
@@ -443,6 +449,7 @@ impl Endpoint {
     }
 
     fn leave_room(&mut self, key: ConnKey, member: Membership) {
+        self.members.remove(&member.id);
         let name = self
             .rooms
             .table

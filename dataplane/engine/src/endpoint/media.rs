@@ -86,6 +86,10 @@ impl Rooms {
                     continue;
                 }
             };
+            if let Some(report) = inbound.packet().and_then(|p| p.quality) {
+                counters.quality_reports_in += 1;
+                conn.quality.on_report(report);
+            }
             let Some((members, media)) = room.and_then(|r| self.table.split_mut(r)) else {
                 counters.media_dropped[DropReason::NotJoined.index()] += 1;
                 continue;

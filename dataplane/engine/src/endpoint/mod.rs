@@ -19,7 +19,8 @@
 //!
 //! One file per job: [`accept`] (where a datagram goes, Initials, hand-off), [`lifecycle`]
 //! (the phase of each connection and its transitions), [`media`] (forward, replay, PLI, video
-//! tick), [`path`] (estimates from quiche's path statistics), [`conn`] (the connection table),
+//! tick), [`path`] (estimates from quiche's path statistics), [`quality`] (samples for the
+//! control plane's judge, and its signals carried out), [`conn`] (the connection table),
 //! [`timers`], [`transmit`]. Signal framing is [`crate::signal_streams`].
 
 mod accept;
@@ -28,6 +29,7 @@ mod conn;
 mod lifecycle;
 mod media;
 mod path;
+mod quality;
 mod timers;
 mod transmit;
 
@@ -49,10 +51,10 @@ use accept::Arrival;
 use conn::Connections;
 use media::Rooms;
 use rand::rngs::StdRng;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
-use switchyard_proto::control::{Directive, ShardCounters, ShardEvent};
+use switchyard_proto::control::{Directive, ParticipantId, ShardCounters, ShardEvent};
 use timers::TimerTable;
 
 /// Version negotiation replies one turn may queue; more are dropped and counted.
@@ -97,6 +99,8 @@ pub struct Endpoint {
     timers: TimerTable,
     outbox: Outbox,
     scratch: Scratch,
+    /// Joined participants by id (ordered, so samples leave in a repeatable order).
+    members: BTreeMap<ParticipantId, ConnKey>,
     /// Serial of the next participant id.
     participants_joined: u64,
     /// The newest counters generation the control plane asked for.
@@ -127,6 +131,7 @@ impl Endpoint {
         let mut timers = TimerTable::default();
         timers.set(Timer::VideoTick, now + VIDEO_TICK);
         timers.set(Timer::Counters, now + config.counters_interval);
+        timers.set(Timer::QualitySamples, now + config.quality_interval());
         Self {
             identity: Identity::relay_from_seed(&config.seed),
             rooms: Rooms::new(config.room_capacity, config.video),
@@ -142,6 +147,7 @@ impl Endpoint {
                 inbound: Vec::new(),
                 touched: Vec::new(),
             },
+            members: BTreeMap::new(),
             participants_joined: 0,
             generation: 0,
             state: RunState::Running,
@@ -182,11 +188,12 @@ impl Endpoint {
                 self.generation = self.generation.max(generation);
                 self.report_counters();
             }
+            Directive::Quality(order) => self.apply_quality_order(&order),
         }
     }
 
     /// Carries out whatever is due at `now`: connection deadlines, the video tick, the
-    /// counter report, the end of the shutdown grace.
+    /// counter report, the quality samples, the end of the shutdown grace.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(key) = self.conns.pop_expired(now) {
             self.on_deadline(key, now);
@@ -200,6 +207,11 @@ impl Endpoint {
             self.timers
                 .set(Timer::Counters, now + self.config.counters_interval);
             self.report_counters();
+        }
+        if self.timers.take_expired(Timer::QualitySamples, now) {
+            self.timers
+                .set(Timer::QualitySamples, now + self.config.quality_interval());
+            self.sample_quality();
         }
         if self.timers.take_expired(Timer::ShutdownGrace, now) {
             self.finish_stopping();

@@ -13,12 +13,19 @@ pub enum Timer {
     VideoTick,
     /// Report counters to the control plane.
     Counters,
+    /// Sample every participant's quality for the control plane's judge.
+    QualitySamples,
     /// A stopping endpoint gives up waiting for its connections.
     ShutdownGrace,
 }
 
 impl Timer {
-    const TABLE: [Timer; 3] = [Timer::VideoTick, Timer::Counters, Timer::ShutdownGrace];
+    const TABLE: [Timer; 4] = [
+        Timer::VideoTick,
+        Timer::Counters,
+        Timer::QualitySamples,
+        Timer::ShutdownGrace,
+    ];
 
     fn slot(self) -> Option<usize> {
         Self::TABLE.iter().position(|t| *t == self)
@@ -29,6 +36,7 @@ impl Timer {
             Self::Connection => "connection",
             Self::VideoTick => "video tick",
             Self::Counters => "counters",
+            Self::QualitySamples => "quality samples",
             Self::ShutdownGrace => "shutdown grace",
         }
     }
