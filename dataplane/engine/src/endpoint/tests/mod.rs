@@ -1,7 +1,9 @@
 //! Unit tests of the endpoint's transitions, with real quiche clients in memory and the
 //! endpoint's time passed in: accept, hand-off, a ClientHello in two datagrams, the SNI and
-//! join deadlines, refused joins, join and leave, media, shutdown.
+//! join deadlines, refused joins, join and leave, media, shutdown; relay-judged quality in
+//! [`quality`].
 
+mod quality;
 mod support;
 
 use super::{HandoffKind, HANGUP_LINGER, MAX_HELD_INITIALS};
