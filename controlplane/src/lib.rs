@@ -9,7 +9,7 @@
 //! - [`aggregator`]: the sans-IO aggregator: events in, a relay-wide [`aggregator::RelaySnapshot`] out.
 //! - [`judge`]: the sans-IO quality judge: membership and quality events in, quality orders
 //!   (directives, upgrade proposals and confirmations) out for the shard that owns the room.
-//! - [`thread`]: the thread that owns the rings and the aggregator, and its handle.
+//! - [`thread`]: the thread that owns the rings, the aggregator and the judge, and its handle.
 
 pub mod aggregator;
 pub mod judge;
