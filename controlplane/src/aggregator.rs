@@ -1,5 +1,7 @@
-//! Folds shard events into relay-wide aggregates. Pure: events in, snapshot out.
+//! Folds shard events into relay-wide aggregates. Pure: events in, snapshot out. The quality
+//! fields of the snapshot belong to the judge; the control-plane thread fills them in.
 
+use crate::judge::JudgeStats;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use switchyard_proto::control::{ShardCounters, ShardEvent, ShardId};
@@ -21,6 +23,10 @@ pub struct RelaySnapshot {
     pub rooms: BTreeMap<String, RoomView>,
     pub joins: u64,
     pub leaves: u64,
+    /// The quality judge's gauges and counters (filled in by the control-plane thread).
+    pub quality: JudgeStats,
+    /// Quality orders the full ring to their shard refused (or that named no shard).
+    pub quality_orders_dropped: u64,
 }
 
 impl RelaySnapshot {

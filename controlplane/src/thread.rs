@@ -1,15 +1,22 @@
-//! The control-plane thread: drains every shard's event ring into the [`Aggregator`],
-//! publishes the snapshot, and sends directives back on request.
+//! The control-plane thread: drains every shard's event ring into the [`Aggregator`] and the
+//! [`Judge`], routes the judge's quality orders to the shard that owns each room, publishes the
+//! snapshot, and sends directives back on request.
 //!
-//! It waits on the rings with a timeout (crossbeam `Select`), so it needs no clock of its own.
+//! It waits on the rings with a timeout (crossbeam `Select`): at most 200 ms, less when
+//! the judge has a timer due sooner. It reads the clock once per loop turn, after the wait,
+//! and gives the judge that instant for everything the turn does.
 
 use crate::aggregator::{Aggregator, RelaySnapshot};
+use crate::judge::{Judge, JudgeConfig};
 use crate::ring::{RingReceiver, RingSender};
 use crossbeam_channel::{Receiver, Select, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
-use switchyard_proto::control::{Directive, ShardEvent};
+use std::time::{Duration, Instant};
+use switchyard_proto::control::{Directive, QualityOrder, ShardEvent};
+
+/// Longest wait for a ring or a command.
+const MAX_WAIT: Duration = Duration::from_millis(200);
 
 /// The control plane's ends of one shard's two rings.
 #[derive(Debug)]
@@ -37,13 +44,14 @@ pub struct ControlPlaneHandle {
 }
 
 impl ControlPlane {
-    pub fn spawn(links: Vec<ShardLink>) -> std::io::Result<ControlPlaneHandle> {
+    /// Starts the thread, with one link per shard (in shard order) and the judge's settings.
+    pub fn spawn(links: Vec<ShardLink>, judge: JudgeConfig) -> std::io::Result<ControlPlaneHandle> {
         let (commands, command_rx) = crossbeam_channel::bounded(64);
         let snapshot = Arc::new(Mutex::new(RelaySnapshot::default()));
         let published = Arc::clone(&snapshot);
         let thread = std::thread::Builder::new()
             .name("switchyard-control".into())
-            .spawn(move || run(links, command_rx, published))?;
+            .spawn(move || run(links, Judge::new(judge), command_rx, published))?;
         Ok(ControlPlaneHandle {
             commands,
             snapshot,
@@ -55,10 +63,13 @@ impl ControlPlane {
 
 fn run(
     mut links: Vec<ShardLink>,
+    mut judge: Judge,
     commands: Receiver<Command>,
     published: Arc<Mutex<RelaySnapshot>>,
 ) {
     let mut aggregator = Aggregator::new(links.len());
+    let mut orders_dropped = 0u64;
+    let mut wait = MAX_WAIT;
     loop {
         let mut select = Select::new();
         for link in &links {
@@ -66,12 +77,23 @@ fn run(
         }
         let command_index = select.recv(&commands);
         // Readiness only: the rings are drained below, whichever woke us.
-        let ready = select.ready_timeout(Duration::from_millis(200));
+        let ready = select.ready_timeout(wait);
+        let now = Instant::now();
         let mut changed = false;
         for link in &links {
             while let Ok(Some(event)) = link.events.try_pop() {
+                judge.handle_event(now, &event);
                 aggregator.handle(event);
                 changed = true;
+            }
+        }
+        if judge.poll_timeout().is_some_and(|t| t <= now) {
+            judge.handle_timeout(now);
+            changed = true;
+        }
+        while let Some(order) = judge.poll_order() {
+            if !route(&mut links, order) {
+                orders_dropped += 1;
             }
         }
         if ready == Ok(command_index) {
@@ -82,20 +104,43 @@ fn run(
                     }
                 }
                 Ok(Command::Stop) | Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    publish(&published, &aggregator);
+                    publish(&published, &aggregator, &judge, orders_dropped);
                     return;
                 }
                 Err(crossbeam_channel::TryRecvError::Empty) => {}
             }
         }
         if changed {
-            publish(&published, &aggregator);
+            publish(&published, &aggregator, &judge, orders_dropped);
         }
+        wait = judge
+            .poll_timeout()
+            .map_or(MAX_WAIT, |t| t.saturating_duration_since(now).min(MAX_WAIT));
     }
 }
 
-fn publish(published: &Mutex<RelaySnapshot>, aggregator: &Aggregator) {
-    *published.lock().unwrap_or_else(PoisonError::into_inner) = aggregator.snapshot().clone();
+/// Queues `order` for the shard that owns its room: every participant of a room lives on the
+/// room's shard, so the first one names it. `false` if the ring was full or no shard matched.
+fn route(links: &mut [ShardLink], order: QualityOrder) -> bool {
+    let Some(&(first, _)) = order.signals.first() else {
+        return true;
+    };
+    match links.get_mut(first.shard().index()) {
+        Some(link) => link.directives.push(Directive::Quality(Box::new(order))),
+        None => false,
+    }
+}
+
+fn publish(
+    published: &Mutex<RelaySnapshot>,
+    aggregator: &Aggregator,
+    judge: &Judge,
+    orders_dropped: u64,
+) {
+    let mut snapshot = aggregator.snapshot().clone();
+    snapshot.quality = judge.stats();
+    snapshot.quality_orders_dropped = orders_dropped;
+    *published.lock().unwrap_or_else(PoisonError::into_inner) = snapshot;
 }
 
 impl ControlPlaneHandle {
@@ -142,16 +187,23 @@ impl Drop for ControlPlaneHandle {
 mod tests {
     use super::*;
     use crate::ring::ring;
-    use switchyard_proto::control::{ShardCounters, ShardId};
+    use switchyard_proto::control::{
+        DirectiveReason, ParticipantId, QualitySample, QualitySignal, ReportFigures, ShardCounters,
+        ShardId,
+    };
+    use switchyard_proto::Tier;
 
     #[test]
     fn events_reach_the_snapshot_and_directives_reach_the_shards() {
         let (mut ev_tx, ev_rx) = ring(8);
         let (dir_tx, dir_rx) = ring(8);
-        let mut handle = ControlPlane::spawn(vec![ShardLink {
-            events: ev_rx,
-            directives: dir_tx,
-        }])
+        let mut handle = ControlPlane::spawn(
+            vec![ShardLink {
+                events: ev_rx,
+                directives: dir_tx,
+            }],
+            JudgeConfig::default(),
+        )
         .unwrap();
         let generation = handle.request_counters();
         let got = dir_rx.pop_timeout(Duration::from_secs(5)).unwrap();
@@ -175,6 +227,81 @@ mod tests {
             let _ = dir_rx.pop_timeout(Duration::from_millis(10));
         }
         assert_eq!(seen, 3);
+        handle.stop();
+    }
+
+    #[test]
+    fn bad_samples_become_a_quality_order_for_the_rooms_shard() {
+        let (mut ev_tx, ev_rx) = ring(16);
+        let (dir_tx, dir_rx) = ring(8);
+        // The idle shard's producer stays alive: a disconnected ring would wake Select forever.
+        let (_idle_producer, idle_events) = ring::<ShardEvent>(1);
+        let (idle_tx, idle_rx) = ring(8);
+        let mut handle = ControlPlane::spawn(
+            vec![
+                ShardLink {
+                    events: idle_events,
+                    directives: idle_tx,
+                },
+                ShardLink {
+                    events: ev_rx,
+                    directives: dir_tx,
+                },
+            ],
+            JudgeConfig::default(),
+        )
+        .unwrap();
+        let shard = ShardId(1);
+        let (a, b) = (ParticipantId::new(shard, 1), ParticipantId::new(shard, 2));
+        for (participant, participants) in [(a, 1), (b, 2)] {
+            assert!(ev_tx.push(ShardEvent::Joined {
+                shard,
+                participant,
+                room: "r".into(),
+                fingerprint: "f".into(),
+                participants,
+            }));
+        }
+        let lossy = QualitySample {
+            report: Some(ReportFigures {
+                loss_pct: 10.0,
+                rtt_ms: 20,
+                ..Default::default()
+            }),
+            path: None,
+        };
+        for _ in 0..3 {
+            assert!(ev_tx.push(ShardEvent::Quality {
+                participant: a,
+                sample: lossy,
+            }));
+        }
+        let got = dir_rx.pop_timeout(Duration::from_secs(5)).unwrap();
+        let degraded = QualitySignal::Directive {
+            tier: Tier::Degraded,
+            reason: DirectiveReason::WeakestLink,
+        };
+        let expected = QualityOrder {
+            room: "r".into(),
+            signals: vec![(a, degraded), (b, degraded)],
+        };
+        assert_eq!(got, Some(Directive::Quality(Box::new(expected))));
+        assert_eq!(
+            idle_rx.try_pop(),
+            Ok(None),
+            "only the room's shard hears of it"
+        );
+        let mut directives = 0;
+        for _ in 0..500 {
+            directives = handle.snapshot().quality.directives;
+            if directives == 2 {
+                break;
+            }
+            std::thread::yield_now();
+            let _ = dir_rx.pop_timeout(Duration::from_millis(10));
+        }
+        assert_eq!(directives, 2);
+        assert_eq!(handle.snapshot().quality_orders_dropped, 0);
         handle.stop();
     }
 }
