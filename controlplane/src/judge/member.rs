@@ -16,8 +16,9 @@ pub struct Member {
     pub cap: Option<Tier>,
     /// The tier the participant was last told to encode at (or assumed at, on joining).
     pub directed: Tier,
-    /// Since when no observation was worse than its controllers' tiers.
-    stable_since: Instant,
+    joined: Instant,
+    /// The last observation worse than its controllers' tiers.
+    last_worse: Option<Instant>,
     /// Consecutive proposals it left unanswered.
     pub silent: u32,
 }
@@ -29,7 +30,8 @@ impl Member {
             downlink: Controller::new(config.baseline),
             cap: None,
             directed,
-            stable_since: now,
+            joined: now,
+            last_worse: None,
             silent: 0,
         }
     }
@@ -42,8 +44,17 @@ impl Member {
         self.silent < config.silent_proposals
     }
 
-    pub fn is_stable(&self, now: Instant, config: &JudgeConfig) -> bool {
-        now.saturating_duration_since(self.stable_since) >= config.stable_window()
+    /// Stable for the window: nothing worse than its tiers for the whole window. To return
+    /// to the baseline (`recovery`), a participant that never reported worse counts as
+    /// stable however young it is: it was not the cause, and the room should not stay
+    /// degraded because its call is new. Above the baseline it must also have been a member
+    /// for the whole window.
+    pub fn is_stable(&self, now: Instant, config: &JudgeConfig, recovery: bool) -> bool {
+        let window = config.stable_window();
+        match self.last_worse {
+            Some(t) => now.saturating_duration_since(t) >= window,
+            None => recovery || now.saturating_duration_since(self.joined) >= window,
+        }
     }
 
     /// Feeds one sample's observations to the controllers; a worse one than a controller's
@@ -58,7 +69,7 @@ impl Member {
         for (controller, observed) in [(&mut self.uplink, uplink), (&mut self.downlink, downlink)] {
             let Some(observed) = observed else { continue };
             if observed < controller.tier() {
-                self.stable_since = now;
+                self.last_worse = Some(now);
             }
             controller.observe(observed, config);
         }

@@ -36,6 +36,12 @@
 //!      to the non-voters     retry_after          retry after retry_after
 //! ```
 //!
+//! "Stable for the window" means no observation worse than its tiers for `stable_window`. To
+//! return to the baseline, a participant that never reported worse counts as stable however
+//! young its membership (it is not what degraded the room: when the weak link leaves, the
+//! rest come back at once); above the baseline every member must also have been in the room
+//! for the whole window.
+//!
 //! The offered tier: from below the baseline straight back to it; above it one step up. A
 //! proposal is also cancelled when some target falls below what it offers (a confirmation
 //! would only be undone). A joiner cancels the proposal in flight and, under weakest link, is

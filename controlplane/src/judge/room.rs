@@ -99,7 +99,10 @@ impl Room {
         }
         let decision = self.decide(now, cx);
         let mut orders = Vec::new();
-        if starts_at != baseline && !decision.iter().any(|&(p, _)| p == participant) {
+        let directed_now = decision
+            .iter()
+            .any(|&(p, s)| p == participant && matches!(s, QualitySignal::Directive { .. }));
+        if starts_at != baseline && !directed_now {
             cx.stats.directives += 1;
             orders.push(vec![(
                 participant,
@@ -279,8 +282,12 @@ impl Room {
                 (target > directed).then(|| (p, proposed(directed, target, config.baseline)))
             })
             .collect();
+        let recovery = raise.values().all(|&tier| tier <= config.baseline);
         let ready = !raise.is_empty()
-            && self.members.values().all(|m| m.is_stable(now, config))
+            && self
+                .members
+                .values()
+                .all(|m| m.is_stable(now, config, recovery))
             && self.retry_at.is_none_or(|t| now >= t)
             && self.change_allowed_at(config).is_none_or(|t| now >= t);
         if !ready {

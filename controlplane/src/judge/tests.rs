@@ -659,27 +659,59 @@ fn a_join_cancels_the_proposal_in_flight() {
             to_each(31_000, &[A, B], proposal(1, Tier::Good)),
         ]
     );
-    // The joiner does not lower the target, but the room it would confirm for has changed.
+    // The joiner does not lower the target, but the room it would confirm for has changed:
+    // the proposal is dropped. The joiner never reported worse, so a return to the baseline
+    // need not wait for it: a new proposal, the joiner included, goes out at once, after the
+    // joiner is told the tier the room is at.
     sim.join(32_000, ROOM, C);
     sim.accept_all(32_500, &[A, B], 1);
     assert_eq!(
         sim.take(),
-        vec![(
-            32_000,
-            order(
-                ROOM,
-                &[(C, directive(Tier::Degraded, DirectiveReason::RoomTier))]
-            )
-        )],
+        vec![
+            (
+                32_000,
+                order(
+                    ROOM,
+                    &[(C, directive(Tier::Degraded, DirectiveReason::RoomTier))]
+                )
+            ),
+            to_each(32_000, &[A, B, C], proposal(2, Tier::Good)),
+        ],
         "no Confirm for a cancelled proposal"
     );
     let stats = sim.judge.stats();
     assert_eq!((stats.cancelled, stats.stale_answers), (1, 2));
-    // No retry delay: the next proposal comes as soon as the joiner has been stable.
-    sim.advance(62_000);
+    sim.accept_all(33_000, &[A, B, C], 2);
     assert_eq!(
         sim.take(),
-        vec![to_each(62_000, &[A, B, C], proposal(2, Tier::Good))]
+        vec![to_each(33_000, &[A, B, C], confirm(2, Tier::Good))]
+    );
+}
+
+#[test]
+fn a_young_room_returns_to_the_baseline_when_its_weak_link_leaves_but_earns_studio() {
+    let mut sim = Sim::room(config(), 4);
+    sim.samples(1_000, &[D], lossy(10.0), 3);
+    sim.samples(1_000, &[A, B, C], clean(), 14);
+    sim.leave(15_000, D);
+    assert_eq!(
+        sim.take(),
+        vec![
+            to_each(1_000, &[A, B, C, D], directive(Tier::Degraded, WEAKEST)),
+            to_each(15_000, &[A, B, C], proposal(1, Tier::Good)),
+        ],
+        "A, B and C never reported worse: 14 s of membership is enough to return"
+    );
+    sim.accept_all(15_500, &[A, B, C], 1);
+    sim.take();
+    // Above the baseline every member needs a whole window of membership.
+    sim.samples(16_000, &[A, B, C], clean(), 13);
+    sim.advance(29_999);
+    assert_eq!(sim.take(), vec![], "not before 30 s of membership");
+    sim.advance(30_000);
+    assert_eq!(
+        sim.take(),
+        vec![to_each(30_000, &[A, B, C], proposal(2, Tier::Studio32k))]
     );
 }
 
