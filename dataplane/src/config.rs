@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use switchyard_controlplane::judge::JudgeConfig;
 use switchyard_engine::endpoint::VideoSettings;
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -26,6 +27,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: Limits,
     pub video: VideoConfig,
+    /// The control plane's quality judge (the `[quality]` table).
+    pub quality: JudgeConfig,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -124,6 +127,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: Limits::default(),
             video: VideoConfig::default(),
+            quality: JudgeConfig::default(),
         }
     }
 }
@@ -196,6 +200,22 @@ impl Config {
                 "video.pli_per_participant_per_second must be positive and layer_mid_kbps below layer_high_kbps".into(),
             ));
         }
+        let q = &self.quality;
+        if q.baseline > q.ceiling {
+            return Err(ConfigError::Invalid(
+                "quality.baseline must not be above quality.ceiling".into(),
+            ));
+        }
+        if q.downgrade_reports == 0
+            || q.upgrade_reports_below_good == 0
+            || q.upgrade_reports_from_good == 0
+            || q.proposal_timeout_ms == 0
+        {
+            return Err(ConfigError::Invalid(
+                "quality.downgrade_reports, upgrade_reports_* and proposal_timeout_ms must be positive"
+                    .into(),
+            ));
+        }
         if self.auth.tokens.iter().any(String::is_empty) {
             return Err(ConfigError::Invalid(
                 "auth.tokens must not contain an empty token".into(),
@@ -216,6 +236,7 @@ impl Config {
         o.datagram_queue = self.limits.datagram_queue;
         o.lock_dir = self.lock_dir.clone();
         o.video = self.video.settings();
+        o.quality = self.quality.clone();
         o
     }
 }
@@ -263,6 +284,33 @@ mod tests {
             "defaults stay"
         );
         assert_eq!(Config::default().video.settings(), VideoSettings::default());
+    }
+
+    #[test]
+    fn quality_keys_reach_the_judge() {
+        let c = Config::from_toml(
+            "[quality]\npolicy = \"per-sender\"\nceiling = \"good\"\nstable_window_ms = 10000\n",
+            Path::new("relay.toml"),
+        )
+        .unwrap();
+        let q = c.relay_options().quality;
+        assert_eq!(
+            q.policy,
+            switchyard_controlplane::judge::RoomPolicy::PerSender
+        );
+        assert_eq!(q.ceiling, switchyard_proto::Tier::Good);
+        assert_eq!(q.stable_window_ms, 10_000);
+        assert_eq!(q.proposal_timeout_ms, 5_000, "defaults stay");
+        let err = Config::from_toml(
+            "[quality]\nbaseline = \"studio64k\"\nceiling = \"good\"\n",
+            Path::new("r.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("baseline"), "{err}");
+        assert!(
+            Config::from_toml("[quality]\npolicy = \"loudest\"\n", Path::new("r.toml")).is_err()
+        );
     }
 
     #[test]

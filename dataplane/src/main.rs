@@ -7,6 +7,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use switchyard_controlplane::judge::RoomPolicy;
 use switchyard_dataplane::config::Config;
 use switchyard_dataplane::relay::{self, Pinning};
 
@@ -38,9 +39,22 @@ struct Cli {
     /// Log filter (overrides `log_level`).
     #[arg(long)]
     log_level: Option<String>,
+    /// Quality judge room policy, or `off` (overrides `quality.policy` and `quality.enabled`).
+    #[arg(long, value_enum)]
+    quality_policy: Option<QualityArg>,
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     print_config: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum QualityArg {
+    /// One tier for the whole room, set by its weakest link.
+    WeakestLink,
+    /// Each participant encodes for the weakest receiver of its own media.
+    PerSender,
+    /// Measure, but send no quality signal.
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -82,6 +96,12 @@ fn main() -> ExitCode {
         config.log_level = v;
     }
     config.auth.tokens.extend(cli.auth_tokens);
+    match cli.quality_policy {
+        Some(QualityArg::WeakestLink) => config.quality.policy = RoomPolicy::WeakestLink,
+        Some(QualityArg::PerSender) => config.quality.policy = RoomPolicy::PerSender,
+        Some(QualityArg::Off) => config.quality.enabled = false,
+        None => {}
+    }
     if let Err(e) = config.validate() {
         eprintln!("switchyard: {e}");
         return ExitCode::from(2);

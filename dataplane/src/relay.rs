@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use switchyard_controlplane::judge::JudgeConfig;
 use switchyard_controlplane::{
     ring, ControlPlane, ControlPlaneHandle, RelaySnapshot, RingReceiver, RingSender, ShardLink,
 };
@@ -57,6 +58,8 @@ pub struct RelayOptions {
     /// Where the per-port lock lives; `None` for [`port_lock::default_lock_dir`].
     pub lock_dir: Option<PathBuf>,
     pub video: VideoSettings,
+    /// The control plane's quality judge.
+    pub quality: JudgeConfig,
 }
 
 impl RelayOptions {
@@ -76,6 +79,7 @@ impl RelayOptions {
             counters_interval: Duration::from_secs(1),
             lock_dir: None,
             video: VideoSettings::default(),
+            quality: JudgeConfig::default(),
         }
     }
 }
@@ -179,7 +183,8 @@ pub fn start(options: RelayOptions) -> Result<RelayHandle, StartError> {
         shard_rings.push((ev_tx, dir_rx));
     }
     let (mut to_peers, mut from_peers) = peer_mesh(n);
-    let control = ControlPlane::spawn(links).map_err(StartError::ControlPlane)?;
+    let control =
+        ControlPlane::spawn(links, options.quality.clone()).map_err(StartError::ControlPlane)?;
 
     let (ready_tx, ready_rx) = mpsc::channel::<Result<u16, (u16, String)>>();
     let mut executors = Vec::with_capacity(n);
