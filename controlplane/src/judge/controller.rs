@@ -2,7 +2,9 @@
 //! AdaptiveQualityController (reference 3.3) without its probing and network contexts.
 //!
 //! - Worse: after `downgrade_reports` consecutive worse observations the tier drops straight
-//!   to the observed one (tiers may be skipped).
+//!   down (tiers may be skipped) to the best of those observations. The reference drops to
+//!   the last one; at a steady 10 % loss a single noisy report of 15 % would then decide
+//!   Catastrophic, where all three agree only on Degraded.
 //! - Better: after enough consecutive better observations (`upgrade_reports_from_good` at
 //!   Good or above, `upgrade_reports_below_good` below) it climbs one step.
 //! - Equal: an observation at the current tier resets both counts.
@@ -17,6 +19,8 @@ use switchyard_proto::Tier;
 pub struct Controller {
     tier: Tier,
     worse: u32,
+    /// The best observation of the current run of worse ones.
+    worse_best: Option<Tier>,
     better: u32,
 }
 
@@ -25,6 +29,7 @@ impl Controller {
         Self {
             tier: start,
             worse: 0,
+            worse_best: None,
             better: 0,
         }
     }
@@ -40,10 +45,13 @@ impl Controller {
             Ordering::Less => {
                 self.better = 0;
                 self.worse = self.worse.saturating_add(1);
-                (self.worse >= config.downgrade_reports).then(|| self.move_to(observed))
+                let best = self.worse_best.map_or(observed, |b| b.max(observed));
+                self.worse_best = Some(best);
+                (self.worse >= config.downgrade_reports).then(|| self.move_to(best))
             }
             Ordering::Greater => {
                 self.worse = 0;
+                self.worse_best = None;
                 self.better = self.better.saturating_add(1);
                 let needed = if self.tier >= Tier::Good {
                     config.upgrade_reports_from_good
@@ -59,6 +67,7 @@ impl Controller {
             }
             Ordering::Equal => {
                 self.worse = 0;
+                self.worse_best = None;
                 self.better = 0;
                 None
             }

@@ -266,15 +266,35 @@ fn controller_two_worse_then_an_equal_report_resets() {
 }
 
 #[test]
-fn controller_three_worse_jump_straight_to_the_observed_tier() {
+fn controller_three_worse_jump_straight_to_the_best_of_them() {
     let cfg = config();
     let mut c = Controller::new(Tier::Studio48k);
     assert_eq!(c.observe(Tier::Catastrophic, &cfg), None);
-    assert_eq!(c.observe(Tier::Degraded, &cfg), None);
+    assert_eq!(c.observe(Tier::Catastrophic, &cfg), None);
     assert_eq!(
         c.observe(Tier::Catastrophic, &cfg),
         Some(Tier::Catastrophic),
-        "three tiers skipped at once"
+        "four tiers skipped at once"
+    );
+    let mut c = Controller::new(Tier::Good);
+    assert_eq!(c.observe(Tier::Degraded, &cfg), None);
+    assert_eq!(c.observe(Tier::Catastrophic, &cfg), None);
+    assert_eq!(
+        c.observe(Tier::Catastrophic, &cfg),
+        Some(Tier::Degraded),
+        "all three agree only on Degraded"
+    );
+    assert_eq!(c.observe(Tier::Catastrophic, &cfg), None);
+    assert_eq!(
+        c.observe(Tier::Degraded, &cfg),
+        None,
+        "an equal report resets the run"
+    );
+    assert_eq!(c.observe(Tier::Catastrophic, &cfg), None);
+    assert_eq!(c.observe(Tier::Catastrophic, &cfg), None);
+    assert_eq!(
+        c.observe(Tier::Catastrophic, &cfg),
+        Some(Tier::Catastrophic)
     );
 }
 
