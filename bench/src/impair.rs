@@ -160,6 +160,8 @@ pub struct Link {
     hold: Duration,
     /// Latest arrival of a packet that was not held back.
     floor: Option<Instant>,
+    /// The impairment begins here; before it packets pass untouched.
+    onset: Option<Instant>,
     rng: StdRng,
     stats: LinkStats,
 }
@@ -190,6 +192,7 @@ impl Link {
                 .min(u64::MAX / 2),
             hold: jitter.saturating_mul(2).saturating_add(HOLD_MARGIN),
             floor: None,
+            onset: None,
             rng: StdRng::seed_from_u64(seed),
             stats: LinkStats::default(),
         }
@@ -198,7 +201,7 @@ impl Link {
     /// The fate of one packet sent at `now`.
     pub fn transmit(&mut self, now: Instant) -> Fate {
         self.stats.packets += 1;
-        if self.passthrough {
+        if self.passthrough || self.onset.is_some_and(|onset| now < onset) {
             return Fate::Delivered {
                 at: now,
                 duplicate: false,
@@ -227,6 +230,17 @@ impl Link {
 
     pub fn stats(&self) -> LinkStats {
         self.stats
+    }
+
+    /// The impairment begins at `at`: packets sent before it pass at once, untouched (the
+    /// default is impaired from the first packet).
+    pub fn start_at(&mut self, at: Instant) {
+        self.onset = Some(at);
+    }
+
+    /// When the impairment began (or begins), if it was delayed.
+    pub fn onset(&self) -> Option<Instant> {
+        self.onset
     }
 
     pub fn impairment(&self) -> &Impairment {
@@ -455,6 +469,40 @@ mod tests {
         );
         assert_eq!(link.rng, StdRng::seed_from_u64(7), "no random number drawn");
         assert_eq!(*link.impairment(), Impairment::none());
+    }
+
+    #[test]
+    fn a_delayed_onset_passes_everything_untouched_until_it_comes() {
+        let path = Impairment {
+            loss: 1.0,
+            ..Impairment::none()
+        };
+        let origin = Instant::now();
+        let mut link = Link::new(path, 3);
+        let onset = origin + 10 * MS;
+        link.start_at(onset);
+        assert_eq!(link.onset(), Some(onset));
+        let before = link.transmit(onset - Duration::from_nanos(1));
+        assert_eq!(
+            before,
+            Fate::Delivered {
+                at: onset - Duration::from_nanos(1),
+                duplicate: false
+            }
+        );
+        assert_eq!(
+            link.transmit(onset),
+            Fate::Lost,
+            "impaired from the onset on"
+        );
+        assert_eq!(
+            link.stats(),
+            LinkStats {
+                packets: 2,
+                lost: 1,
+                ..LinkStats::default()
+            }
+        );
     }
 
     #[test]
