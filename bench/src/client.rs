@@ -183,6 +183,15 @@ impl Client {
         self.identity.fingerprint()
     }
 
+    /// The active path as quiche sees it: packets sent, packets declared lost (both
+    /// cumulative) and the smoothed RTT.
+    pub fn path_figures(&self) -> Option<(usize, usize, Duration)> {
+        self.quic
+            .path_stats()
+            .find(|p| p.active)
+            .map(|p| (p.sent, p.lost, p.rtt))
+    }
+
     /// The peer's CONNECTION_CLOSE: (application?, code, reason).
     pub fn peer_error(&self) -> Option<(bool, u64, String)> {
         self.quic.peer_error().map(|e| {

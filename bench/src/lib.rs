@@ -6,6 +6,8 @@
 //!   hang-up, and what it observed. Driven over sockets by [`run`], in memory by `tests/`.
 //! - [`media`]: audio, video, simulcast and H.264-replay streams with measurement fields in
 //!   the payload.
+//! - [`quality`]: the client side of relay-judged quality: follow directives, answer
+//!   proposals, report the path in the QualityReport trailer.
 //! - [`stats`]: what one receiver observed.
 //! - [`impair`]: seeded path impairment: loss, bursts, delay, jitter, reordering, duplicates.
 //! - [`run`]: R rooms x P participants, each a glommio task with its own UDP socket, paths
@@ -21,6 +23,7 @@ pub mod fuzz;
 pub mod impair;
 pub mod media;
 pub mod participant;
+pub mod quality;
 pub mod report;
 pub mod run;
 pub mod stats;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use switchyard_bench::impair::{parse_duration, parse_fraction, Impairment};
 use switchyard_bench::media::Profile;
 use switchyard_bench::report::{hgrm, process_cpu_seconds, summarize, table};
-use switchyard_bench::run::{run, PathPlan, Progress, RunConfig};
+use switchyard_bench::run::{run, PathPlan, Progress, RunConfig, UpgradeAnswer};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,6 +66,9 @@ struct Args {
     /// Seed for identities, payload sizes, silence and path impairment.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// How participants answer the relay's UpgradeProposals.
+    #[arg(long, value_enum, default_value_t = UpgradeAnswer::Accept)]
+    upgrade_answer: UpgradeAnswer,
     #[command(flatten)]
     impair: ImpairArgs,
 }
@@ -106,6 +109,10 @@ struct ImpairArgs {
     /// rebinding).
     #[arg(long, value_parser = parse_duration)]
     rebind_after: Option<Duration>,
+    /// Start the impairment this long after each impaired participant joined ("5s"); the
+    /// report measures time to downgrade from then.
+    #[arg(long, value_parser = parse_duration)]
+    impair_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -148,6 +155,7 @@ impl ImpairArgs {
             rooms: self.impair_rooms.clone(),
             slot: self.impair_slot,
             rebind_after: self.rebind_after,
+            impair_after: self.impair_after,
         })
     }
 }
@@ -170,6 +178,7 @@ fn main() -> std::process::ExitCode {
     config.room_prefix = args.room_prefix.clone();
     config.auth_token = args.auth_token.clone();
     config.seed = args.seed;
+    config.upgrade_answer = args.upgrade_answer;
     if args.join_late >= args.participants {
         eprintln!("--join-late must leave at least one participant joining on time");
         return std::process::ExitCode::from(2);

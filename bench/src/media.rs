@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchyard_proto::codec::{CodecId, MediaType};
 use switchyard_proto::media::{Flags, MediaHeader, MediaPacket, QualityReport, HEADER_LEN};
+use switchyard_proto::Tier;
 
 /// Bytes of measurement fields at the start of every payload.
 pub const MEASURE_LEN: usize = 12;
@@ -30,6 +31,7 @@ const GOP_TICKS: u32 = 60;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 pub enum Profile {
     /// Opus24k speech: 50 packets/s, 10-40 % silence frames, a QualityReport every 50 packets.
+    /// Follows the relay's quality directives (codec, frame duration and size of the tier).
     Audio,
     /// H.264 at 30 frames/s, a keyframe every 2 s, packets of at most 1200 B.
     Video,
@@ -87,6 +89,38 @@ pub struct MediaSource {
     h264: Option<(Arc<[AccessUnit]>, usize)>,
     /// A PictureLossIndication arrived: the next frame is a keyframe.
     keyframe_asked: bool,
+    /// The audio encoder's profile: codec, frame duration, frame size follow it.
+    audio: AudioEncoding,
+    /// The RTP-style timestamp of the next audio frame (ms).
+    audio_timestamp: u32,
+    /// The trailer the next report-carrying frame attaches.
+    report: QualityReport,
+}
+
+/// What the audio encoder produces at one tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioEncoding {
+    pub tier: Tier,
+    pub codec: CodecId,
+    pub frame_ms: u8,
+    /// Payload bytes of a speech frame: nominal bitrate x frame duration.
+    pub frame_bytes: usize,
+}
+
+impl AudioEncoding {
+    pub fn for_tier(tier: Tier) -> Self {
+        let profile = tier.profile();
+        let bits =
+            u64::from(profile.codec.nominal_bitrate_bps()) * u64::from(profile.frame_duration_ms);
+        Self {
+            tier,
+            codec: profile.codec,
+            frame_ms: profile.frame_duration_ms,
+            frame_bytes: usize::try_from(bits / 8_000)
+                .unwrap_or(MEASURE_LEN)
+                .max(MEASURE_LEN),
+        }
+    }
 }
 
 impl MediaSource {
@@ -113,6 +147,37 @@ impl MediaSource {
             layers,
             h264: None,
             keyframe_asked: false,
+            audio: AudioEncoding::for_tier(Tier::Good),
+            audio_timestamp: 0,
+            report: QualityReport {
+                loss: 0,
+                rtt_4ms: 1,
+                jitter_ms: 2,
+                bitrate_cap_kbps: 200,
+            },
+        }
+    }
+
+    /// The encoder moves to `tier` from the next frame on (audio: codec, frame duration and
+    /// size; sequence numbers and timestamps continue).
+    pub fn set_tier(&mut self, tier: Tier) {
+        self.audio = AudioEncoding::for_tier(tier);
+    }
+
+    pub fn audio_encoding(&self) -> AudioEncoding {
+        self.audio
+    }
+
+    /// The trailer the next report-carrying frame attaches (the client's view of its path).
+    pub fn set_report(&mut self, report: QualityReport) {
+        self.report = report;
+    }
+
+    /// Time between send ticks now (audio follows the tier's frame duration).
+    pub fn interval(&self) -> Duration {
+        match self.profile {
+            Profile::Audio => Duration::from_millis(u64::from(self.audio.frame_ms)),
+            profile => profile.interval(),
         }
     }
 
@@ -142,32 +207,35 @@ impl MediaSource {
 
     fn audio_frame(&mut self, send_us: u32, out: &mut Vec<Vec<u8>>) {
         let silent = self.rng.gen_bool(self.silence_fraction);
+        let encoding = self.audio;
         let payload_len = if silent {
             self.rng.gen_range(MEASURE_LEN..=16)
         } else {
-            self.rng.gen_range(40..=80)
+            // Speech frames vary by a third around the tier's nominal size.
+            let base = encoding.frame_bytes;
+            self.rng.gen_range(base * 2 / 3..=base * 4 / 3)
         };
-        let quality = (self.tick % 50 == 49).then_some(QualityReport {
-            loss: 0,
-            rtt_4ms: 1,
-            jitter_ms: 2,
-            bitrate_cap_kbps: 200,
-        });
+        let quality = (self.tick % 50 == 49).then_some(self.report);
+        let profile = encoding.tier.profile();
         let header = MediaHeader {
             flags: Flags::empty(),
             media_type: MediaType::Audio,
             codec: if silent {
                 CodecId::ComfortNoise
             } else {
-                CodecId::Opus24k
+                encoding.codec
             },
             stream_id: 0,
-            fec_ratio: 20,
+            fec_ratio: (profile.fec_ratio * 100.0).round() as u8,
             seq: self.seq,
-            timestamp: self.tick.wrapping_mul(20),
-            fec_block: u16::try_from(self.tick / 5 % 256).unwrap_or(0),
+            timestamp: self.audio_timestamp,
+            fec_block: u16::try_from(self.tick / u32::from(profile.frames_per_block.max(1)) % 256)
+                .unwrap_or(0),
         };
         self.seq = self.seq.wrapping_add(1);
+        self.audio_timestamp = self
+            .audio_timestamp
+            .wrapping_add(u32::from(encoding.frame_ms));
         let mut payload = vec![0u8; payload_len.max(MEASURE_LEN)];
         self.rng.fill(&mut payload[MEASURE_LEN..]);
         out.push(self.build(header, &mut payload, quality, send_us));
@@ -344,6 +412,52 @@ pub fn inspect(datagram: &[u8]) -> Option<Received> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_audio_encoder_follows_its_tier_and_keeps_counting() {
+        let mut src = MediaSource::new(Profile::Audio, 3, 5);
+        assert_eq!(src.interval(), Duration::from_millis(20));
+        let mut good = Vec::new();
+        for t in 0..100 {
+            src.next_tick(t * 20_000, &mut good);
+        }
+        src.set_tier(Tier::Degraded);
+        assert_eq!(src.interval(), Duration::from_millis(40));
+        let mut degraded = Vec::new();
+        for t in 0..100 {
+            src.next_tick(2_000_000 + t * 40_000, &mut degraded);
+        }
+        let speech = |frames: &[Vec<u8>]| -> Vec<(CodecId, usize)> {
+            frames
+                .iter()
+                .map(|d| MediaPacket::parse(d).unwrap())
+                .filter(|p| p.header.codec != CodecId::ComfortNoise)
+                .map(|p| (p.header.codec, p.payload.len()))
+                .collect()
+        };
+        let mean = |s: &[(CodecId, usize)]| s.iter().map(|x| x.1).sum::<usize>() / s.len();
+        let (g, d) = (speech(&good), speech(&degraded));
+        assert!(g.iter().all(|x| x.0 == CodecId::Opus24k));
+        assert!(d.iter().all(|x| x.0 == CodecId::Opus6k));
+        // Opus24k x 20 ms = 60 B, Opus6k x 40 ms = 30 B.
+        assert!((50..=70).contains(&mean(&g)), "{}", mean(&g));
+        assert!((25..=35).contains(&mean(&d)), "{}", mean(&d));
+        let headers: Vec<MediaHeader> = good
+            .iter()
+            .chain(&degraded)
+            .map(|d| MediaHeader::read(d).unwrap())
+            .collect();
+        for (i, h) in headers.iter().enumerate() {
+            assert_eq!(h.seq, i as u32, "sequence numbers run on across the switch");
+        }
+        assert_eq!(headers[100].timestamp, 2_000, "100 frames of 20 ms");
+        assert_eq!(headers[101].timestamp, 2_040, "then 40 ms frames");
+        assert_eq!(
+            AudioEncoding::for_tier(Tier::Catastrophic).frame_bytes,
+            MEASURE_LEN,
+            "Codec2 1200 x 40 ms is 6 B: never below the measurement fields"
+        );
+    }
 
     #[test]
     fn audio_frames_carry_measurements_and_trailers() {

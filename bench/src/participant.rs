@@ -11,6 +11,7 @@
 use crate::client::{Client, ClientEvent, ClientOptions, Outgoing, Phase};
 use crate::impair::{Impairment, LinkStats};
 use crate::media::{layer_index, MediaSource, Profile};
+use crate::quality::{QualityFollower, QualityReceived, TrailerMeter, UpgradeAnswer};
 use crate::run::RunConfig;
 use crate::stats::{Layout, ReceiverStats};
 use rand::rngs::StdRng;
@@ -23,11 +24,14 @@ use switchyard_engine::identity::Identity;
 use switchyard_proto::datagram::InboundDatagram;
 use switchyard_proto::media::MediaHeader;
 use switchyard_proto::signal::{default_signal_version, HangupReason, SignalMessage};
+use switchyard_proto::Tier;
 
 /// Longest a participant waits without a timer of its own.
 const IDLE_WAKE: Duration = Duration::from_millis(50);
 /// After asking to close, how long a participant waits for the close to finish.
 const CLOSE_WAIT: Duration = Duration::from_secs(3);
+/// How often the client refreshes the QualityReport its media carries.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// What one participant does.
 #[derive(Debug, Clone)]
@@ -57,6 +61,10 @@ pub struct ParticipantPlan {
     pub downlink: Impairment,
     /// Its source address changes once, this long after it joined (a NAT rebinding).
     pub rebind_after: Option<Duration>,
+    /// Its path is impaired only from this long after it joined.
+    pub impair_after: Option<Duration>,
+    /// How it answers the relay's upgrade proposals.
+    pub upgrade_answer: UpgradeAnswer,
 }
 
 impl ParticipantPlan {
@@ -109,6 +117,14 @@ pub struct ParticipantResult {
     /// What its uplink and downlink did (filled in by the driver).
     pub uplink: LinkStats,
     pub downlink: LinkStats,
+    /// Quality messages from the relay, in arrival order.
+    pub quality: Vec<QualityReceived>,
+    /// UpgradeResponses it sent.
+    pub answers_sent: u32,
+    /// When its path's impairment began (since the epoch), if it was impaired.
+    pub impairment_onset: Option<Duration>,
+    /// When its encoder moved to another tier (since the epoch).
+    pub tier_switches: Vec<(Duration, Tier)>,
     pub error: Option<String>,
     /// Where the client was when it stopped (diagnostics for a failed join).
     pub final_phase: Option<Phase>,
@@ -145,6 +161,10 @@ impl ParticipantResult {
             impaired: false,
             uplink: LinkStats::default(),
             downlink: LinkStats::default(),
+            quality: Vec::new(),
+            answers_sent: 0,
+            impairment_onset: None,
+            tier_switches: Vec::new(),
             error: None,
             final_phase: None,
             quic_established: false,
@@ -188,6 +208,9 @@ pub struct Participant {
     close_by: Option<Instant>,
     outgoing: Vec<Vec<u8>>,
     dgram: Vec<u8>,
+    follower: QualityFollower,
+    trailer: TrailerMeter,
+    next_report: Option<Instant>,
 }
 
 impl std::fmt::Debug for Participant {
@@ -262,6 +285,9 @@ impl Participant {
             close_by: None,
             outgoing: Vec::new(),
             dgram: vec![0u8; 2048],
+            follower: QualityFollower::new(plan.upgrade_answer),
+            trailer: TrailerMeter::default(),
+            next_report: None,
             plan,
         })
     }
@@ -282,6 +308,15 @@ impl Participant {
     /// When it joined (the CallAnswer was verified), if it has.
     pub fn joined_at(&self) -> Option<Instant> {
         self.joined_at
+    }
+
+    /// When its path's impairment begins: `impair_after` past joining, or joining itself;
+    /// `None` if its path is not impaired or it has not joined.
+    pub fn impairment_onset(&self) -> Option<Instant> {
+        if !self.plan.impaired() {
+            return None;
+        }
+        Some(self.joined_at? + self.plan.impair_after.unwrap_or_default())
     }
 
     pub fn handle_datagram(&mut self, now: Instant, data: &mut [u8], from: SocketAddr) {
@@ -334,6 +369,9 @@ impl Participant {
             }
             self.result.time_to_first_keyframe.sort_unstable();
         }
+        self.result.impairment_onset = self
+            .impairment_onset()
+            .map(|t| t.saturating_duration_since(self.epoch));
         self.result.peer_error = self.client.peer_error();
         self.result.final_phase = Some(self.client.phase());
         self.result.quic_established = self.client.was_established();
@@ -380,8 +418,39 @@ impl Participant {
                     self.result.plis_received.push(stream_id);
                     self.source.request_keyframe();
                 }
-                ClientEvent::Other(_) => {}
+                ClientEvent::Other(message) => self.follow_quality(now, &message),
             }
+        }
+    }
+
+    /// A quality message from the relay: record it, switch or answer as it says.
+    fn follow_quality(&mut self, now: Instant, message: &SignalMessage) {
+        let at = now.saturating_duration_since(self.epoch);
+        let Some(reaction) = self.follower.on_signal(at, message) else {
+            return;
+        };
+        self.result.quality.push(reaction.received);
+        if let Some(answer) = reaction.answer {
+            self.client.send_signal(&answer);
+            self.result.answers_sent += 1;
+        }
+        if let Some(tier) = reaction.switch_to {
+            if tier != self.source.audio_encoding().tier {
+                self.source.set_tier(tier);
+                self.result.tier_switches.push((at, tier));
+            }
+        }
+    }
+
+    /// Refreshes the trailer from the client's own path once a second.
+    fn refresh_report(&mut self, now: Instant) {
+        if self.next_report.is_some_and(|t| now < t) {
+            return;
+        }
+        self.next_report = Some(now + REPORT_EVERY);
+        if let Some((sent, lost, rtt)) = self.client.path_figures() {
+            let report = self.trailer.report(sent, lost, rtt);
+            self.source.set_report(report);
         }
     }
 
@@ -449,9 +518,10 @@ impl Participant {
         if !self.sending(now) {
             return;
         }
-        let interval = self.plan.profile.interval();
+        self.refresh_report(now);
         let send_us = micros_between(self.epoch, now);
         while self.next_tick <= now {
+            let interval = self.source.interval();
             self.source.next_tick(send_us, &mut self.outgoing);
             self.ticks += 1;
             self.next_tick += interval;

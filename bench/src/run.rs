@@ -13,6 +13,7 @@ use crate::impair::{DelayLine, Fate, Impairment, Link};
 use crate::media::Profile;
 use crate::participant::Participant;
 pub use crate::participant::{ParticipantPlan, ParticipantResult, Progress};
+pub use crate::quality::UpgradeAnswer;
 use glommio::net::UdpSocket;
 use glommio::{LocalExecutorBuilder, Placement};
 use std::net::SocketAddr;
@@ -34,6 +35,8 @@ pub struct PathPlan {
     pub slot: Option<u32>,
     /// A one-off source address change, this long after the participant joined.
     pub rebind_after: Option<Duration>,
+    /// The impairment begins this long after the participant joined (default: at once).
+    pub impair_after: Option<Duration>,
 }
 
 impl PathPlan {
@@ -70,6 +73,8 @@ pub struct RunConfig {
     pub join_late: u32,
     pub join_late_after: Duration,
     pub paths: PathPlan,
+    /// How participants answer the relay's upgrade proposals.
+    pub upgrade_answer: UpgradeAnswer,
     pub tweak: Option<Tweak>,
 }
 
@@ -110,6 +115,7 @@ impl RunConfig {
             join_late: 0,
             join_late_after: duration / 2,
             paths: PathPlan::default(),
+            upgrade_answer: UpgradeAnswer::Accept,
             tweak: None,
         }
     }
@@ -149,6 +155,8 @@ impl RunConfig {
             uplink: Impairment::none(),
             downlink: Impairment::none(),
             rebind_after: None,
+            impair_after: None,
+            upgrade_answer: UpgradeAnswer::Accept,
         };
         if slot >= self.on_time() {
             plan.late = true;
@@ -161,7 +169,9 @@ impl RunConfig {
             plan.uplink = self.paths.uplink;
             plan.downlink = self.paths.downlink;
             plan.rebind_after = self.paths.rebind_after;
+            plan.impair_after = self.paths.impair_after;
         }
+        plan.upgrade_answer = self.upgrade_answer;
         if let Some(tweak) = &self.tweak {
             tweak(index, &mut plan);
         }
@@ -265,6 +275,7 @@ struct SocketPath {
     up_held: DelayLine<(Vec<u8>, SocketAddr)>,
     down_held: DelayLine<(Vec<u8>, SocketAddr)>,
     rebind_after: Option<Duration>,
+    impair_after: Option<Duration>,
 }
 
 impl SocketPath {
@@ -359,6 +370,7 @@ async fn drive(
         up_held: DelayLine::new(),
         down_held: DelayLine::new(),
         rebind_after: plan.rebind_after,
+        impair_after: plan.impair_after,
     };
     let mut p = Participant::connect(index, plan, config, epoch, Instant::now(), local, progress)?;
     let mut sendbuf = vec![0u8; 1500];
@@ -369,6 +381,10 @@ async fn drive(
         path.release_downlink(now, &mut p);
         if path.rebind_at(p.joined_at()).is_some_and(|t| t <= now) {
             path.rebind(config.relay)?;
+        }
+        if let (Some(joined), Some(after)) = (p.joined_at(), path.impair_after.take()) {
+            path.up.start_at(joined + after);
+            path.down.start_at(joined + after);
         }
         while let Some(out) = p.poll_transmit(now, &mut sendbuf) {
             let packet = sendbuf.get(..out.len).unwrap_or_default();
