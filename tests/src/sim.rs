@@ -15,6 +15,11 @@
 //!   relay sends to an address that no longer maps to anyone is lost.
 //! - Trace: every packet is recorded when sent (with the media datagrams it carries) and when
 //!   it arrives, so a test can account for every datagram exactly ([`crate::accounting`]).
+//! - Control plane: the relay's quality [`Judge`] runs in the same virtual time. Every event an
+//!   endpoint emits reaches it, and each order it makes is delivered at once to the endpoint
+//!   of the participants it names, as the directive rings would.
+//! - Impairment onset: a participant whose plan has `impair_after` gets a clean path until
+//!   that long after it joined.
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -26,9 +31,10 @@ use switchyard_bench::forwarding::shard_settings;
 use switchyard_bench::impair::{DelayLine, Fate, Link, LinkStats};
 use switchyard_bench::participant::{Participant, ParticipantPlan, ParticipantResult, Progress};
 use switchyard_bench::run::RunConfig;
+use switchyard_controlplane::judge::{Judge, JudgeConfig, JudgeStats};
 use switchyard_engine::steering::{reuseport_program, socket_for, BpfInsn};
 use switchyard_engine::{Endpoint, Handoff, Transmits};
-use switchyard_proto::control::{ShardCounters, ShardEvent, ShardId};
+use switchyard_proto::control::{Directive, QualityOrder, ShardCounters, ShardEvent, ShardId};
 use switchyard_testclock::VirtualClock;
 
 /// The relay's address in every simulation.
@@ -89,6 +95,8 @@ struct Host {
     up: Link,
     down: Link,
     rebound: bool,
+    /// The impairment's start was set on both links.
+    onset_set: bool,
 }
 
 /// What a finished simulation observed.
@@ -107,6 +115,9 @@ pub struct Outcome {
     pub unroutable: u64,
     /// When each participant's address changed, if it did.
     pub rebound_at: Vec<Option<Instant>>,
+    /// Every order the quality judge made, when it made it.
+    pub orders: Vec<(Instant, QualityOrder)>,
+    pub judge: JudgeStats,
     /// The simulation's start.
     pub epoch: Instant,
 }
@@ -129,6 +140,8 @@ pub struct Sim {
     buf: Vec<u8>,
     progress: Arc<Progress>,
     events: Vec<(ShardId, Instant, ShardEvent)>,
+    judge: Judge,
+    orders: Vec<(Instant, QualityOrder)>,
     trace: Vec<Trace>,
     unroutable: u64,
     rebound_at: Vec<Option<Instant>>,
@@ -156,7 +169,12 @@ impl Sim {
     /// A simulation of `config` against a relay of `shards` shards. `config.relay` is
     /// replaced by [`RELAY`]. Installs the virtual clock on this thread (the test binary
     /// must invoke `switchyard_testclock::install_virtual_clock!()`).
-    pub fn new(shards: u16, mut config: RunConfig) -> Self {
+    pub fn new(shards: u16, config: RunConfig) -> Self {
+        Self::with_judge(shards, config, JudgeConfig::default())
+    }
+
+    /// [`Self::new`] with the quality judge configured by `judge`.
+    pub fn with_judge(shards: u16, mut config: RunConfig, judge: JudgeConfig) -> Self {
         let clock = match VirtualClock::install() {
             Ok(c) => c,
             Err(e) => panic!("{e}"),
@@ -192,6 +210,7 @@ impl Sim {
                     up: Link::new(plan.uplink, seed),
                     down: Link::new(plan.downlink, seed.rotate_left(32)),
                     rebound: false,
+                    onset_set: false,
                     plan,
                 }
             })
@@ -216,6 +235,8 @@ impl Sim {
             buf: vec![0; 2048],
             progress: Arc::new(Progress::default()),
             events: Vec::new(),
+            judge: Judge::new(judge),
+            orders: Vec::new(),
             trace: Vec::new(),
             unroutable: 0,
             rebound_at,
@@ -281,6 +302,8 @@ impl Sim {
             links,
             unroutable: self.unroutable,
             rebound_at: self.rebound_at,
+            judge: self.judge.stats(),
+            orders: self.orders,
             epoch: self.epoch,
         }
     }
@@ -294,6 +317,9 @@ impl Sim {
             if let Some((at, _)) = e.poll_timeout() {
                 earliest(at);
             }
+        }
+        if let Some(at) = self.judge.poll_timeout() {
+            earliest(at);
         }
         for h in &self.hosts {
             match &h.participant {
@@ -317,6 +343,9 @@ impl Sim {
             if e.poll_timeout().is_some_and(|(at, _)| at <= now) {
                 e.handle_timeout(now);
             }
+        }
+        if self.judge.poll_timeout().is_some_and(|at| at <= now) {
+            self.judge.handle_timeout(now);
         }
         for h in &mut self.hosts {
             if let Some(p) = &mut h.participant {
@@ -360,6 +389,13 @@ impl Sim {
                         r.error = Some(e);
                         h.result = Some(r);
                     }
+                }
+            }
+            if let (false, Some(p)) = (h.onset_set, &h.participant) {
+                if let (Some(joined), Some(after)) = (p.joined_at(), h.plan.impair_after) {
+                    h.up.start_at(joined + after);
+                    h.down.start_at(joined + after);
+                    h.onset_set = true;
                 }
             }
             let due = h.participant.as_ref().and_then(|p| rebind_at(h, p));
@@ -415,8 +451,17 @@ impl Sim {
             }
             while let Some(ev) = e.poll_event() {
                 let shard = ShardId(u16::try_from(shard).unwrap_or(u16::MAX));
+                self.judge.handle_event(now, &ev);
                 self.events.push((shard, now, ev));
             }
+        }
+        while let Some(order) = self.judge.poll_order() {
+            moved += 1;
+            let owner = order.signals.first().map(|(p, _)| p.shard());
+            if let Some(e) = owner.and_then(|s| self.endpoints.get_mut(s.index())) {
+                e.handle_directive(now, Directive::Quality(Box::new(order.clone())));
+            }
+            self.orders.push((now, order));
         }
         for (bytes, t) in self.out.iter() {
             moved += 1;
