@@ -12,7 +12,8 @@
 //! - [`impair`]: seeded path impairment: loss, bursts, delay, jitter, reordering, duplicates.
 //! - [`run`]: R rooms x P participants, each a glommio task with its own UDP socket, paths
 //!   impaired as the run says.
-//! - [`report`]: summary, table, JSON and `.hgrm` output.
+//! - [`report`]: summary, table, JSON and `.hgrm` output; [`quality_report`]: what the
+//!   participants heard about quality, per room.
 //! - [`forwarding`]: a real endpoint and real clients in memory, for the criterion benches.
 //! - [`fuzz`]: the endpoint's datagram input as a fuzz entry point.
 
@@ -24,6 +25,7 @@ pub mod impair;
 pub mod media;
 pub mod participant;
 pub mod quality;
+pub mod quality_report;
 pub mod report;
 pub mod run;
 pub mod stats;

@@ -2,6 +2,7 @@
 //! and an HdrHistogram percentile distribution (`.hgrm`).
 
 use crate::media::Profile;
+use crate::quality_report::{quality_table, summarize_quality, QualitySummary};
 use crate::run::{ParticipantResult, RunConfig};
 use crate::stats::{new_histogram, ReceiverStats};
 use hdrhistogram::Histogram;
@@ -46,6 +47,8 @@ pub struct Summary {
     pub unimpaired: Option<Group>,
     /// Packets the impaired paths lost, uplinks and downlinks together.
     pub impaired_links_lost: Option<(u64, u64)>,
+    /// What participants heard from the relay's quality judge, when anything.
+    pub quality: Option<QualitySummary>,
 }
 
 /// The on-time receivers of one kind.
@@ -168,6 +171,7 @@ pub fn summarize(
                     (up + r.uplink.lost, down + r.downlink.lost)
                 })
         }),
+        quality: summarize_quality(results, config.participants),
     };
     (summary, hist)
 }
@@ -306,6 +310,9 @@ pub fn table(s: &Summary) -> String {
         );
     }
     let _ = writeln!(out, "+-{}-+-{}-+", "-".repeat(width), "-".repeat(16));
+    if let Some(q) = &s.quality {
+        out.push_str(&quality_table(q));
+    }
     out
 }
 
