@@ -145,6 +145,16 @@ enum LossModel {
     Bursts { enter: f64, leave: f64 },
 }
 
+/// When a link's impairment begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Onset {
+    /// With the first packet.
+    Start,
+    /// Not yet known: clean until it is.
+    Deferred,
+    At(Instant),
+}
+
 /// One direction of one path.
 #[derive(Debug)]
 pub struct Link {
@@ -160,8 +170,8 @@ pub struct Link {
     hold: Duration,
     /// Latest arrival of a packet that was not held back.
     floor: Option<Instant>,
-    /// The impairment begins here; before it packets pass untouched.
-    onset: Option<Instant>,
+    /// When the impairment begins; before it packets pass untouched.
+    onset: Onset,
     rng: StdRng,
     stats: LinkStats,
 }
@@ -192,7 +202,7 @@ impl Link {
                 .min(u64::MAX / 2),
             hold: jitter.saturating_mul(2).saturating_add(HOLD_MARGIN),
             floor: None,
-            onset: None,
+            onset: Onset::Start,
             rng: StdRng::seed_from_u64(seed),
             stats: LinkStats::default(),
         }
@@ -201,7 +211,12 @@ impl Link {
     /// The fate of one packet sent at `now`.
     pub fn transmit(&mut self, now: Instant) -> Fate {
         self.stats.packets += 1;
-        if self.passthrough || self.onset.is_some_and(|onset| now < onset) {
+        let clean = match self.onset {
+            Onset::Start => false,
+            Onset::Deferred => true,
+            Onset::At(onset) => now < onset,
+        };
+        if self.passthrough || clean {
             return Fate::Delivered {
                 at: now,
                 duplicate: false,
@@ -232,15 +247,25 @@ impl Link {
         self.stats
     }
 
+    /// The impairment waits until [`Self::start_at`] names its start: until then packets
+    /// pass at once, untouched (for an onset relative to an event still to come, like
+    /// joining).
+    pub fn defer(&mut self) {
+        self.onset = Onset::Deferred;
+    }
+
     /// The impairment begins at `at`: packets sent before it pass at once, untouched (the
     /// default is impaired from the first packet).
     pub fn start_at(&mut self, at: Instant) {
-        self.onset = Some(at);
+        self.onset = Onset::At(at);
     }
 
-    /// When the impairment began (or begins), if it was delayed.
+    /// When the impairment began (or begins), if it was delayed and is known.
     pub fn onset(&self) -> Option<Instant> {
-        self.onset
+        match self.onset {
+            Onset::At(at) => Some(at),
+            Onset::Start | Onset::Deferred => None,
+        }
     }
 
     pub fn impairment(&self) -> &Impairment {
@@ -479,6 +504,17 @@ mod tests {
         };
         let origin = Instant::now();
         let mut link = Link::new(path, 3);
+        link.defer();
+        assert_eq!(link.onset(), None);
+        let early = link.transmit(origin);
+        assert_eq!(
+            early,
+            Fate::Delivered {
+                at: origin,
+                duplicate: false
+            },
+            "deferred: clean until the start is named"
+        );
         let onset = origin + 10 * MS;
         link.start_at(onset);
         assert_eq!(link.onset(), Some(onset));
@@ -498,7 +534,7 @@ mod tests {
         assert_eq!(
             link.stats(),
             LinkStats {
-                packets: 2,
+                packets: 3,
                 lost: 1,
                 ..LinkStats::default()
             }

@@ -363,10 +363,18 @@ async fn drive(
         .local_addr()
         .map_err(|e| format!("local addr: {e}"))?;
     let link_seed = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(index);
+    let (mut up, mut down) = (
+        Link::new(plan.uplink, link_seed),
+        Link::new(plan.downlink, link_seed.rotate_left(32)),
+    );
+    if plan.impair_after.is_some() {
+        up.defer();
+        down.defer();
+    }
     let mut path = SocketPath {
         socket,
-        up: Link::new(plan.uplink, link_seed),
-        down: Link::new(plan.downlink, link_seed.rotate_left(32)),
+        up,
+        down,
         up_held: DelayLine::new(),
         down_held: DelayLine::new(),
         rebind_after: plan.rebind_after,

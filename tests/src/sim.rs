@@ -201,14 +201,22 @@ impl Sim {
                 let plan = config.plan(i);
                 let index = i as usize;
                 let seed = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(i);
+                let (mut up, mut down) = (
+                    Link::new(plan.uplink, seed),
+                    Link::new(plan.downlink, seed.rotate_left(32)),
+                );
+                if plan.impair_after.is_some() {
+                    up.defer();
+                    down.defer();
+                }
                 Host {
                     start_at: epoch + plan.join_delay,
                     participant: None,
                     result: None,
                     local: local_address(index),
                     public: local_address(index),
-                    up: Link::new(plan.uplink, seed),
-                    down: Link::new(plan.downlink, seed.rotate_left(32)),
+                    up,
+                    down,
                     rebound: false,
                     onset_set: false,
                     plan,
