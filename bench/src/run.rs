@@ -390,9 +390,11 @@ async fn drive(
         if path.rebind_at(p.joined_at()).is_some_and(|t| t <= now) {
             path.rebind(config.relay)?;
         }
-        if let (Some(joined), Some(after)) = (p.joined_at(), path.impair_after.take()) {
-            path.up.start_at(joined + after);
-            path.down.start_at(joined + after);
+        if let Some(joined) = p.joined_at() {
+            if let Some(after) = path.impair_after.take() {
+                path.up.start_at(joined + after);
+                path.down.start_at(joined + after);
+            }
         }
         while let Some(out) = p.poll_transmit(now, &mut sendbuf) {
             let packet = sendbuf.get(..out.len).unwrap_or_default();
