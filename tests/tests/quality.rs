@@ -11,8 +11,9 @@ use std::time::Duration;
 use switchyard_bench::impair::Impairment;
 use switchyard_bench::media::Profile;
 use switchyard_bench::participant::ParticipantResult;
-use switchyard_bench::quality::QualityKind;
+use switchyard_bench::quality::{QualityKind, UpgradeAnswer};
 use switchyard_bench::run::{PathPlan, RunConfig};
+use switchyard_controlplane::judge::JudgeConfig;
 use switchyard_proto::control::{ShardEvent, ShardId};
 use switchyard_proto::Tier;
 use switchyard_tests::sim::{Sim, RELAY};
@@ -153,4 +154,40 @@ fn a_lossy_participant_degrades_its_room_within_5_s_and_its_leaving_brings_the_r
     for c in &outcome.counters {
         assert_eq!((c.quality_samples_dropped, c.quality_signals_stale), (0, 0));
     }
+}
+
+#[test]
+fn clients_that_never_answer_are_brought_back_to_good_by_directive() {
+    let mut c = one_lossy_participant(2, 40 * SECOND, 11);
+    c.upgrade_answer = UpgradeAnswer::Ignore;
+    let judge = JudgeConfig {
+        retry_after_ms: 5_000,
+        ceiling: Tier::Good,
+        ..JudgeConfig::default()
+    };
+    let outcome = Sim::with_judge(2, c, judge).run(LIMIT);
+    for r in &outcome.results[..3] {
+        let kinds: Vec<(QualityKind, Tier)> = r.quality.iter().map(|q| (q.kind, q.tier)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (QualityKind::Directive, Tier::Degraded),
+                (QualityKind::Proposal, Tier::Good),
+                (QualityKind::Proposal, Tier::Good),
+                (QualityKind::Directive, Tier::Good),
+            ],
+            "participant {}: two proposals left unanswered, then told by directive",
+            r.index
+        );
+        assert_eq!(r.answers_sent, 0);
+        let last = r.quality.last().expect("a last message");
+        assert_eq!(last.reason.as_deref(), Some("coordinated upgrade: Good"));
+        assert_eq!(r.tier_switches.last().map(|s| s.1), Some(Tier::Good));
+    }
+    assert!(outcome.results[4..].iter().all(|r| r.quality.is_empty()));
+    let judge = &outcome.judge;
+    assert_eq!(
+        (judge.proposals, judge.timed_out, judge.confirms),
+        (2, 2, 0)
+    );
 }
