@@ -185,37 +185,19 @@ impl Judge {
 
     /// A participant left; its room decides at once (and is forgotten when empty).
     pub fn leave(&mut self, now: Instant, participant: ParticipantId) {
-        let Some(name) = self.membership.remove(&participant) else {
+        let Some(name) = self.membership.get(&participant).cloned() else {
             return;
         };
-        let Judge {
-            config,
-            rooms,
-            stats,
-            last_proposal_id,
-            orders,
-            ..
-        } = self;
-        let Some(state) = rooms.get_mut(&name) else {
-            return;
-        };
-        let mut cx = Ctx {
-            config,
-            stats,
-            last_proposal_id,
-        };
-        if let Some(confirmed) = state.leave(now, participant, &mut cx) {
-            emit(orders, &name, confirmed);
-        }
-        if state.is_empty() {
-            rooms.remove(&name);
-            if rooms.is_empty() {
+        self.with_room(now, participant, |state, cx| {
+            state.leave(now, participant, cx).unwrap_or_default()
+        });
+        self.membership.remove(&participant);
+        if self.rooms.get(&name).is_some_and(Room::is_empty) {
+            self.rooms.remove(&name);
+            if self.rooms.is_empty() {
                 self.next_tick = None;
             }
-            return;
         }
-        let decision = state.decide(now, &mut cx);
-        emit(orders, &name, decision);
     }
 
     /// One quality sample of a participant: feeds its controllers, then its room decides.

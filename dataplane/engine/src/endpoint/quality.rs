@@ -20,7 +20,8 @@ use super::lifecycle::Phase;
 use super::path::PathSample;
 use super::Endpoint;
 use switchyard_proto::control::{
-    PathFigures, QualityOrder, QualitySample, QualitySignal, ReportFigures, ShardEvent,
+    ParticipantId, PathFigures, QualityOrder, QualitySample, QualitySignal, ReportFigures,
+    ShardEvent,
 };
 use switchyard_proto::media::QualityReport;
 use switchyard_proto::signal::{default_signal_version, SignalMessage};
@@ -157,7 +158,7 @@ impl Endpoint {
         }
     }
 
-    fn participant_of(&self, key: ConnKey) -> Option<switchyard_proto::control::ParticipantId> {
+    fn participant_of(&self, key: ConnKey) -> Option<ParticipantId> {
         match &self.conns.get(key)?.phase {
             Phase::Joined { member, .. } => Some(member.id),
             _ => None,
@@ -166,11 +167,7 @@ impl Endpoint {
 
     /// The connection of `participant` if it is joined to the room named `room`, and whether
     /// that room carries video.
-    fn member_of(
-        &mut self,
-        participant: switchyard_proto::control::ParticipantId,
-        room: &str,
-    ) -> Option<(ConnKey, bool)> {
+    fn member_of(&mut self, participant: ParticipantId, room: &str) -> Option<(ConnKey, bool)> {
         let key = *self.members.get(&participant)?;
         let Phase::Joined { member, .. } = &self.conns.get(key)?.phase else {
             return None;
