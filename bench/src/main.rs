@@ -144,6 +144,9 @@ impl ImpairArgs {
                 "--impair-slot must be below --participants ({participants})"
             ));
         }
+        if self.impair_after.is_some() && impairment.is_none() {
+            return Err("--impair-after needs an impairment (--loss, --delay, ...)".into());
+        }
         let (up, down) = match self.impair_direction {
             Direction::Up => (impairment, Impairment::none()),
             Direction::Down => (Impairment::none(), impairment),

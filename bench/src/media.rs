@@ -95,6 +95,9 @@ pub struct MediaSource {
     audio_timestamp: u32,
     /// The trailer the next report-carrying frame attaches.
     report: QualityReport,
+    /// Synthetic video frame sizes are a Good room's; other tiers scale them by their video
+    /// bitrate against Good's.
+    video_scale: f64,
 }
 
 /// What the audio encoder produces at one tier.
@@ -155,13 +158,17 @@ impl MediaSource {
                 jitter_ms: 2,
                 bitrate_cap_kbps: 200,
             },
+            video_scale: 1.0,
         }
     }
 
     /// The encoder moves to `tier` from the next frame on (audio: codec, frame duration and
-    /// size; sequence numbers and timestamps continue).
+    /// size; synthetic video: frame sizes scaled by the tier's video bitrate; sequence numbers
+    /// and timestamps continue).
     pub fn set_tier(&mut self, tier: Tier) {
         self.audio = AudioEncoding::for_tier(tier);
+        let kbps = |t: Tier| t.profile_for(true).video_bitrate_kbps.unwrap_or(1);
+        self.video_scale = f64::from(kbps(tier)) / f64::from(kbps(Tier::Good).max(1));
     }
 
     pub fn audio_encoding(&self) -> AudioEncoding {
@@ -254,8 +261,8 @@ impl MediaSource {
             } else {
                 layer.delta_bytes
             };
-            let len = self.rng.gen_range(lo..=hi);
-            let mut body = vec![0u8; len];
+            let len = (self.rng.gen_range(lo..=hi) as f64 * self.video_scale).round() as usize;
+            let mut body = vec![0u8; len.max(1)];
             self.rng.fill(&mut body[..]);
             let mut seq = layer.seq;
             self.video_frame(layer.stream_id, &mut seq, &body, keyframe, send_us, out);
@@ -457,6 +464,31 @@ mod tests {
             MEASURE_LEN,
             "Codec2 1200 x 40 ms is 6 B: never below the measurement fields"
         );
+    }
+
+    #[test]
+    fn synthetic_video_frames_scale_with_the_tiers_video_bitrate() {
+        let bytes = |tier: Option<Tier>| {
+            let mut src = MediaSource::new(Profile::Video, 4, 9);
+            if let Some(t) = tier {
+                src.set_tier(t);
+            }
+            let mut out = Vec::new();
+            for t in 0..120 {
+                src.next_tick(t * 33_333, &mut out);
+            }
+            out.iter().map(Vec::len).sum::<usize>() as f64
+        };
+        let good = bytes(None);
+        assert!(
+            (bytes(Some(Tier::Good)) - good).abs() < 1.0,
+            "Good is the reference"
+        );
+        let degraded = bytes(Some(Tier::Degraded)) / good;
+        // 600 of 1,500 kbps, plus per-packet headers that do not shrink.
+        assert!((0.38..0.5).contains(&degraded), "{degraded}");
+        let studio = bytes(Some(Tier::Studio64k)) / good;
+        assert!((3.8..4.1).contains(&studio), "{studio}");
     }
 
     #[test]

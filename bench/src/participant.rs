@@ -609,3 +609,95 @@ fn garbage_datagram(rng: &mut impl RngCore) -> Vec<u8> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::impair::Impairment;
+    use crate::quality::QualityKind;
+    use switchyard_proto::signal::QualityProfile;
+
+    /// Participant 0 of a one-room run, connecting (nothing is sent anywhere).
+    fn participant(tweak: impl FnOnce(&mut ParticipantPlan)) -> (Participant, Instant) {
+        let relay = "127.0.0.1:4433".parse().unwrap();
+        let config = RunConfig::new(relay, 1, 2, Profile::Audio, Duration::from_secs(5));
+        let mut plan = config.plan(0);
+        tweak(&mut plan);
+        let epoch = Instant::now();
+        let local = "127.0.0.1:5000".parse().unwrap();
+        let p =
+            Participant::connect(0, plan, &config, epoch, epoch, local, Arc::default()).unwrap();
+        (p, epoch)
+    }
+
+    fn proposal() -> SignalMessage {
+        SignalMessage::UpgradeProposal {
+            version: 1,
+            call_id: "room-0".into(),
+            proposal_id: 3,
+            proposed_profile: QualityProfile::GOOD,
+            local_loss_pct: None,
+            local_rtt_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_directive_switches_the_encoder_once_and_is_recorded() {
+        let (mut p, epoch) = participant(|_| {});
+        let directive = SignalMessage::QualityDirective {
+            version: 1,
+            recommended_profile: QualityProfile::DEGRADED,
+            reason: Some("weakest link: Degraded".into()),
+        };
+        let at = epoch + Duration::from_secs(2);
+        p.follow_quality(at, &directive);
+        p.follow_quality(at, &directive);
+        assert_eq!(p.source.audio_encoding().tier, Tier::Degraded);
+        assert_eq!(p.source.interval(), Duration::from_millis(40));
+        assert_eq!(
+            p.result.tier_switches,
+            vec![(Duration::from_secs(2), Tier::Degraded)],
+            "the same directive twice is one switch"
+        );
+        assert_eq!(p.result.quality.len(), 2, "both are recorded");
+        assert_eq!(p.result.answers_sent, 0);
+    }
+
+    #[test]
+    fn a_proposal_is_answered_as_planned_and_switches_nothing() {
+        for (how, answers) in [
+            (UpgradeAnswer::Accept, 1),
+            (UpgradeAnswer::Reject, 1),
+            (UpgradeAnswer::Ignore, 0),
+        ] {
+            let (mut p, epoch) = participant(|plan| plan.upgrade_answer = how);
+            p.follow_quality(epoch, &proposal());
+            assert_eq!(p.result.answers_sent, answers, "{how:?}");
+            assert_eq!(p.result.quality[0].kind, QualityKind::Proposal);
+            assert!(p.result.tier_switches.is_empty(), "{how:?}");
+            assert_eq!(p.source.audio_encoding().tier, Tier::Good);
+        }
+    }
+
+    #[test]
+    fn the_impairment_onset_follows_the_join() {
+        let lossy = Impairment {
+            loss: 0.1,
+            ..Impairment::none()
+        };
+        let (mut p, epoch) = participant(|plan| {
+            plan.uplink = lossy;
+            plan.impair_after = Some(Duration::from_secs(3));
+        });
+        assert_eq!(p.impairment_onset(), None, "not joined yet");
+        p.joined_at = Some(epoch + Duration::from_millis(250));
+        assert_eq!(
+            p.impairment_onset(),
+            Some(epoch + Duration::from_millis(3_250))
+        );
+        let (mut clean, epoch) =
+            participant(|plan| plan.impair_after = Some(Duration::from_secs(3)));
+        clean.joined_at = Some(epoch);
+        assert_eq!(clean.impairment_onset(), None, "no impairment, no onset");
+    }
+}
