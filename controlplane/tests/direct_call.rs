@@ -79,7 +79,7 @@ struct Call {
 
 impl Call {
     fn start() -> Self {
-        let origin = Instant::now();
+        let origin = switchyard_testclock::origin();
         let (a, b) = (Endpoint::new(1), Endpoint::new(2));
         let mut judge = Judge::new(JudgeConfig::default());
         judge.join(origin, CALL, a.id);

@@ -11,9 +11,9 @@ use switchyard_proto::control::{
 
 const ROOM: &str = "room-1";
 
-/// The test's time origin: the only clock read of a test.
+/// The test's time origin (the engines never read the clock).
 fn t0() -> Instant {
-    Instant::now()
+    switchyard_testclock::origin()
 }
 
 fn p(n: u64) -> ParticipantId {
