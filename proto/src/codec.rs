@@ -101,6 +101,11 @@ impl CodecId {
         }
     }
 
+    /// Position in [`Self::ALL`], for per-codec counters.
+    pub fn index(self) -> usize {
+        Self::ALL.iter().position(|c| *c == self).unwrap_or(0)
+    }
+
     pub fn is_video(self) -> bool {
         matches!(self, Self::H264Baseline | Self::H265Main | Self::Av1Main)
     }
@@ -139,6 +144,13 @@ mod tests {
     fn every_codec_round_trips_through_its_wire_byte() {
         for codec in CodecId::ALL {
             assert_eq!(CodecId::from_wire(codec.to_wire()), Some(codec));
+        }
+    }
+
+    #[test]
+    fn codec_indices_follow_the_table() {
+        for (i, codec) in CodecId::ALL.iter().enumerate() {
+            assert_eq!(codec.index(), i);
         }
     }
 

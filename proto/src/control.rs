@@ -1,11 +1,15 @@
 //! Values exchanged between shards and the control-plane thread. They cross threads by value
 //! through one bounded SPSC ring per shard per direction; a full ring drops and counts.
 
+use crate::codec::CodecId;
 use crate::datagram::DropReason;
 use crate::framing::FrameError;
 use crate::media::QualityReport;
 use crate::quality::Tier;
 use serde::Serialize;
+
+/// Conformance tiers with a per-packet check (A-E).
+pub const CONFORMANCE_TIERS: usize = 5;
 
 /// Index of a data-plane shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -282,6 +286,13 @@ pub struct ShardCounters {
     pub quality_capabilities_in: u64,
     /// Quality signals for participants that had left, or were not in the named room.
     pub quality_signals_stale: u64,
+    /// Conformance violations (tiers not off) per codec (index of `CodecId::ALL`), per tier
+    /// A-E.
+    pub conformance_violations: [[u64; CONFORMANCE_TIERS]; CodecId::ALL.len()],
+    /// Packets dropped by an enforcing tier.
+    pub conformance_dropped: u64,
+    /// Media not metered: data and control streams, mini frames before any full header.
+    pub conformance_unmetered: u64,
     pub rooms: u64,
     pub participants: u64,
 }
@@ -289,6 +300,11 @@ pub struct ShardCounters {
 impl ShardCounters {
     pub fn media_dropped_total(&self) -> u64 {
         self.media_dropped.iter().sum()
+    }
+
+    /// Conformance violations of every codec and tier.
+    pub fn conformance_violations_total(&self) -> u64 {
+        self.conformance_violations.iter().flatten().sum()
     }
 
     /// Adds every field of `other` into `self` (for relay-wide aggregates). The destructuring
@@ -347,6 +363,9 @@ impl ShardCounters {
             upgrade_answers_in,
             quality_capabilities_in,
             quality_signals_stale,
+            conformance_violations,
+            conformance_dropped,
+            conformance_unmetered,
             rooms,
             participants,
         } = other;
@@ -400,6 +419,17 @@ impl ShardCounters {
         self.upgrade_answers_in += upgrade_answers_in;
         self.quality_capabilities_in += quality_capabilities_in;
         self.quality_signals_stale += quality_signals_stale;
+        self.conformance_dropped += conformance_dropped;
+        self.conformance_unmetered += conformance_unmetered;
+        for (mine, theirs) in self
+            .conformance_violations
+            .iter_mut()
+            .zip(conformance_violations.iter())
+        {
+            for (a, b) in mine.iter_mut().zip(theirs.iter()) {
+                *a += b;
+            }
+        }
         self.rooms += rooms;
         self.participants += participants;
         for (a, b) in self.media_dropped.iter_mut().zip(media_dropped.iter()) {
@@ -468,6 +498,7 @@ mod tests {
             ..Default::default()
         };
         a.media_dropped[DropReason::TooShort.index()] = 2;
+        a.conformance_violations[3][1] = 4;
         let mut b = a.clone();
         b.signal_frame_errors[FrameError::Oversized.index()] = 5;
         a.accumulate(&b);
@@ -475,5 +506,7 @@ mod tests {
         assert_eq!(a.rooms, 2);
         assert_eq!(a.media_dropped_total(), 4);
         assert_eq!(a.signal_frame_errors[FrameError::Oversized.index()], 5);
+        assert_eq!(a.conformance_violations[3][1], 8);
+        assert_eq!(a.conformance_violations_total(), 8);
     }
 }

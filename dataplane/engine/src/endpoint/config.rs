@@ -1,6 +1,7 @@
 //! What an endpoint is configured with, besides its quiche configuration: plain values that
 //! cross to the shard thread once, at start.
 
+use crate::conformance::ConformanceConfig;
 use crate::keyframes::{DEFAULT_SHARD_CAP, DEFAULT_STREAM_CAP};
 use crate::layers::LayerPolicy;
 use crate::pli::PliPolicy;
@@ -34,6 +35,8 @@ pub struct EndpointConfig {
     /// How long a stopping endpoint waits for its connections to close.
     pub shutdown_grace: Duration,
     pub video: VideoSettings,
+    /// Each conformance tier's mode (observe-only by default).
+    pub conformance: ConformanceConfig,
 }
 
 impl EndpointConfig {
@@ -51,6 +54,7 @@ impl EndpointConfig {
             quality_sample_interval: MIN_QUALITY_INTERVAL,
             shutdown_grace: Duration::from_secs(2),
             video: VideoSettings::default(),
+            conformance: ConformanceConfig::default(),
         }
     }
 }

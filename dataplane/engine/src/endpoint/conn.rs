@@ -5,6 +5,7 @@
 use super::lifecycle::Phase;
 use super::path::PathSample;
 use super::quality::QualityMeter;
+use crate::conformance::SenderConformance;
 use crate::deadlines::Deadlines;
 use crate::signal_streams::{Limits, SignalStreams};
 use slab::Slab;
@@ -41,6 +42,8 @@ pub(crate) struct Conn {
     pub path: PathSample,
     /// What the quality sampler has gathered since its previous sample.
     pub quality: QualityMeter,
+    /// Tiers A-E of what this participant sends.
+    pub conformance: SenderConformance,
 }
 
 impl std::fmt::Debug for Conn {
@@ -69,6 +72,7 @@ impl Conn {
             touched: false,
             path: PathSample::default(),
             quality: QualityMeter::default(),
+            conformance: SenderConformance::default(),
         }
     }
 

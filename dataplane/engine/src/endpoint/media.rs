@@ -1,7 +1,8 @@
 //! Media: the rooms of this endpoint and what they do with datagrams and video requests.
 //!
-//! - Forward: every datagram a participant sends goes, byte-identical, to every other member
-//!   of its room that takes its simulcast layer; the room's keyframe cache and stream registry
+//! - Forward: every datagram a participant sends is metered by Tiers A-E (an enforcing tier
+//!   drops it, counted) and goes, byte-identical, to every other member of its room that
+//!   takes its simulcast layer; the room's keyframe cache and stream registry
 //!   see it first, once ([`crate::forward::forward_packet`]). A receiver whose quiche queue is
 //!   full loses that copy, counted.
 //! - Replay: a joiner gets each publisher's cached video keyframe (its chosen layer of a
@@ -15,6 +16,7 @@
 use super::config::VideoSettings;
 use super::conn::{ConnKey, Connections};
 use super::path::estimate;
+use crate::conformance::{Check, ConformanceConfig};
 use crate::forward::{forward_packet, Packet};
 use crate::keyframes::{CacheLedger, StreamKey};
 use crate::layers::{LateKeyframe, Layer};
@@ -45,16 +47,18 @@ pub(crate) struct Rooms {
     /// Bytes and counts of every room's keyframe cache on this shard.
     pub ledger: CacheLedger,
     video: VideoSettings,
+    conformance: ConformanceConfig,
     /// Scratch for the video tick.
     late: Vec<(RoomId, LateKeyframe<ConnKey>)>,
 }
 
 impl Rooms {
-    pub fn new(room_capacity: usize, video: VideoSettings) -> Self {
+    pub fn new(room_capacity: usize, video: VideoSettings, conformance: ConformanceConfig) -> Self {
         Self {
             table: RoomTable::new(room_capacity),
             ledger: CacheLedger::new(video.keyframe_stream_cap, video.keyframe_shard_cap),
             video,
+            conformance,
             late: Vec::new(),
         }
     }
@@ -89,6 +93,28 @@ impl Rooms {
             if let Some(report) = inbound.packet().and_then(|p| p.quality) {
                 counters.quality_reports_in += 1;
                 conn.quality.on_report(report);
+            }
+            if room.is_some() {
+                match conn.conformance.check(now, &inbound, &self.conformance) {
+                    Check::Unmetered => counters.conformance_unmetered += 1,
+                    Check::Metered {
+                        codec,
+                        flagged,
+                        enforced,
+                    } => {
+                        if let Some(row) = counters.conformance_violations.get_mut(codec.index()) {
+                            for tier in flagged.iter() {
+                                if let Some(n) = row.get_mut(tier.index()) {
+                                    *n += 1;
+                                }
+                            }
+                        }
+                        if enforced.is_some() {
+                            counters.conformance_dropped += 1;
+                            continue;
+                        }
+                    }
+                }
             }
             let Some((members, media)) = room.and_then(|r| self.table.split_mut(r)) else {
                 counters.media_dropped[DropReason::NotJoined.index()] += 1;

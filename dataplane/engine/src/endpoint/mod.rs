@@ -134,7 +134,7 @@ impl Endpoint {
         timers.set(Timer::QualitySamples, now + config.quality_interval());
         Self {
             identity: Identity::relay_from_seed(&config.seed),
-            rooms: Rooms::new(config.room_capacity, config.video),
+            rooms: Rooms::new(config.room_capacity, config.video, config.conformance),
             quic_config,
             rng,
             conns: Connections::default(),

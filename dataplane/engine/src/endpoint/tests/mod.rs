@@ -3,6 +3,7 @@
 //! join deadlines, refused joins, join and leave, media, shutdown; relay-judged quality in
 //! [`quality`].
 
+mod conformance;
 mod quality;
 mod support;
 

@@ -1,0 +1,72 @@
+//! Conformance on the endpoint's packet path: an observing tier counts and forwards, an
+//! enforcing one counts and drops.
+
+use super::support::{endpoint, join, pump, TestClient, MS};
+use crate::conformance::{ConformanceConfig, Mode};
+use switchyard_proto::codec::{CodecId, MediaType};
+use switchyard_proto::media::{Flags, MediaHeader};
+use switchyard_testclock::origin;
+
+/// An Opus24k datagram with `payload` bytes of payload.
+fn audio(seq: u32, payload: usize) -> Vec<u8> {
+    let header = MediaHeader {
+        flags: Flags::empty(),
+        media_type: MediaType::Audio,
+        codec: CodecId::Opus24k,
+        stream_id: 0,
+        fec_ratio: 20,
+        seq,
+        timestamp: seq * 20,
+        fec_block: 0,
+    };
+    let mut d = Vec::new();
+    header.encode(&vec![7u8; payload], None, &mut d);
+    d
+}
+
+/// Runs a stuffed sender (one 700 B payload) and a normal one past a relay in `mode`; what
+/// the receiver got and the relay's counters.
+fn stuffed_under(mode: Mode) -> (usize, u64, u64) {
+    let t0 = origin();
+    let mut ep = endpoint(0, 1, t0, |c| {
+        c.conformance = ConformanceConfig { modes: [mode; 5] }
+    });
+    let (mut a, mut b) = (
+        TestClient::connect("room", 1),
+        TestClient::connect("room", 2),
+    );
+    for client in [&mut a, &mut b] {
+        let offer = client.offer(2, false);
+        join(&mut ep, client, offer, t0);
+    }
+    a.quic.dgram_send(&audio(0, 700)).unwrap();
+    a.quic.dgram_send(&audio(1, 60)).unwrap();
+    pump(&mut ep, &mut [&mut a, &mut b], t0 + MS);
+    let mut buf = [0u8; 1500];
+    let mut received = 0;
+    while b.quic.dgram_recv(&mut buf).is_ok() {
+        received += 1;
+    }
+    let c = ep.counters();
+    let d = c.conformance_violations[CodecId::Opus24k.index()][3];
+    (received, d, c.conformance_dropped)
+}
+
+#[test]
+fn an_observing_tier_counts_and_forwards() {
+    assert_eq!(
+        stuffed_under(Mode::Observe),
+        (2, 2, 0),
+        "the EWMA stays over 320 B"
+    );
+}
+
+#[test]
+fn an_enforcing_tier_counts_and_drops() {
+    assert_eq!(stuffed_under(Mode::Enforce), (0, 2, 2));
+}
+
+#[test]
+fn a_tier_switched_off_neither_counts_nor_drops() {
+    assert_eq!(stuffed_under(Mode::Off), (2, 0, 0));
+}
