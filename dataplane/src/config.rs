@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use switchyard_controlplane::judge::JudgeConfig;
+use switchyard_engine::conformance::{ConformanceConfig, Mode};
 use switchyard_engine::endpoint::VideoSettings;
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -29,6 +30,59 @@ pub struct Config {
     pub video: VideoConfig,
     /// The control plane's quality judge (the `[quality]` table).
     pub quality: JudgeConfig,
+    /// Each conformance tier's mode (the `[conformance]` table).
+    pub conformance: ConformanceModes,
+}
+
+/// What a conformance tier does with a failing packet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TierMode {
+    Off,
+    #[default]
+    Observe,
+    Enforce,
+}
+
+impl From<TierMode> for Mode {
+    fn from(m: TierMode) -> Self {
+        match m {
+            TierMode::Off => Mode::Off,
+            TierMode::Observe => Mode::Observe,
+            TierMode::Enforce => Mode::Enforce,
+        }
+    }
+}
+
+/// The `[conformance]` table: one mode per tier (reference section 5), observe-only by
+/// default, as the PRD's rollout begins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConformanceModes {
+    /// A: bitrate ceiling per 1 s.
+    pub bitrate: TierMode,
+    /// B: packets per 1 s.
+    pub packet_rate: TierMode,
+    /// C: timestamps against sequence numbers (audio) or wall time (video).
+    pub timestamp_drift: TierMode,
+    /// D: payload-size EWMA.
+    pub payload_size: TierMode,
+    /// E: token bucket.
+    pub rate_cap: TierMode,
+}
+
+impl ConformanceModes {
+    pub fn config(&self) -> ConformanceConfig {
+        ConformanceConfig {
+            modes: [
+                self.bitrate.into(),
+                self.packet_rate.into(),
+                self.timestamp_drift.into(),
+                self.payload_size.into(),
+                self.rate_cap.into(),
+            ],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -128,6 +182,7 @@ impl Default for Config {
             limits: Limits::default(),
             video: VideoConfig::default(),
             quality: JudgeConfig::default(),
+            conformance: ConformanceModes::default(),
         }
     }
 }
@@ -237,6 +292,7 @@ impl Config {
         o.lock_dir = self.lock_dir.clone();
         o.video = self.video.settings();
         o.quality = self.quality.clone();
+        o.conformance = self.conformance.config();
         o
     }
 }
@@ -310,6 +366,33 @@ mod tests {
         assert!(err.contains("baseline"), "{err}");
         assert!(
             Config::from_toml("[quality]\npolicy = \"loudest\"\n", Path::new("r.toml")).is_err()
+        );
+    }
+
+    #[test]
+    fn conformance_modes_reach_the_endpoints() {
+        let c = Config::from_toml(
+            "[conformance]\nbitrate = \"enforce\"\nrate_cap = \"off\"\n",
+            Path::new("relay.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.relay_options().conformance.modes,
+            [
+                Mode::Enforce,
+                Mode::Observe,
+                Mode::Observe,
+                Mode::Observe,
+                Mode::Off
+            ]
+        );
+        assert_eq!(
+            Config::default().relay_options().conformance,
+            ConformanceConfig::default(),
+            "observe-only by default"
+        );
+        assert!(
+            Config::from_toml("[conformance]\nbitrate = \"block\"\n", Path::new("r.toml")).is_err()
         );
     }
 

@@ -16,6 +16,7 @@ use switchyard_controlplane::judge::JudgeConfig;
 use switchyard_controlplane::{
     ring, ControlPlane, ControlPlaneHandle, RelaySnapshot, RingReceiver, RingSender, ShardLink,
 };
+use switchyard_engine::conformance::ConformanceConfig;
 use switchyard_engine::endpoint::VideoSettings;
 use switchyard_engine::session::AuthGate;
 use switchyard_engine::{EndpointConfig, Handoff};
@@ -58,6 +59,8 @@ pub struct RelayOptions {
     /// Where the per-port lock lives; `None` for [`port_lock::default_lock_dir`].
     pub lock_dir: Option<PathBuf>,
     pub video: VideoSettings,
+    /// Each conformance tier's mode.
+    pub conformance: ConformanceConfig,
     /// The control plane's quality judge.
     pub quality: JudgeConfig,
 }
@@ -79,6 +82,7 @@ impl RelayOptions {
             counters_interval: Duration::from_secs(1),
             lock_dir: None,
             video: VideoSettings::default(),
+            conformance: ConformanceConfig::default(),
             quality: JudgeConfig::default(),
         }
     }
@@ -162,6 +166,7 @@ pub fn start(options: RelayOptions) -> Result<RelayHandle, StartError> {
     endpoint.handshake_timeout = options.handshake_timeout;
     endpoint.counters_interval = options.counters_interval;
     endpoint.video = options.video;
+    endpoint.conformance = options.conformance;
     let settings = ShardSettings {
         endpoint,
         cert_pem: keys.cert_pem.clone(),
