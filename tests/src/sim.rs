@@ -32,6 +32,7 @@ use switchyard_bench::impair::{DelayLine, Fate, Link, LinkStats};
 use switchyard_bench::participant::{Participant, ParticipantPlan, ParticipantResult, Progress};
 use switchyard_bench::run::RunConfig;
 use switchyard_controlplane::judge::{Judge, JudgeConfig, JudgeStats};
+use switchyard_engine::conformance::ConformanceConfig;
 use switchyard_engine::steering::{reuseport_program, socket_for, BpfInsn};
 use switchyard_engine::{Endpoint, Handoff, Transmits};
 use switchyard_proto::control::{Directive, QualityOrder, ShardCounters, ShardEvent, ShardId};
@@ -173,8 +174,22 @@ impl Sim {
         Self::with_judge(shards, config, JudgeConfig::default())
     }
 
+    /// [`Self::new`] with the endpoints' conformance tiers in `modes`.
+    pub fn with_conformance(shards: u16, config: RunConfig, modes: ConformanceConfig) -> Self {
+        Self::build(shards, config, JudgeConfig::default(), modes)
+    }
+
     /// [`Self::new`] with the quality judge configured by `judge`.
-    pub fn with_judge(shards: u16, mut config: RunConfig, judge: JudgeConfig) -> Self {
+    pub fn with_judge(shards: u16, config: RunConfig, judge: JudgeConfig) -> Self {
+        Self::build(shards, config, judge, ConformanceConfig::default())
+    }
+
+    fn build(
+        shards: u16,
+        mut config: RunConfig,
+        judge: JudgeConfig,
+        conformance: ConformanceConfig,
+    ) -> Self {
         let clock = match VirtualClock::install() {
             Ok(c) => c,
             Err(e) => panic!("{e}"),
@@ -188,6 +203,7 @@ impl Sim {
         ));
         let mut settings = shard_settings(&dir).expect("TLS material for the simulated relay");
         settings.endpoint.shards = shards;
+        settings.endpoint.conformance = conformance;
         let endpoints = (0..shards)
             .map(|i| {
                 let s = settings.for_shard(ShardId(i));

@@ -153,6 +153,12 @@ fn a_lossy_participant_degrades_its_room_within_5_s_and_its_leaving_brings_the_r
     );
     for c in &outcome.counters {
         assert_eq!((c.quality_samples_dropped, c.quality_signals_stale), (0, 0));
+        assert_eq!(
+            c.conformance_violations_total(),
+            0,
+            "legitimate senders switching tiers: {:?}",
+            c.conformance_violations
+        );
     }
 }
 

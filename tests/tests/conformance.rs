@@ -1,0 +1,93 @@
+//! Conformance Tiers A-E against legitimate senders, in memory: every profile the load
+//! generator has (speech with silences and trailers, synthetic video, simulcast, a real H.264
+//! file), over clean and impaired paths, through a 2-shard relay's endpoints with every tier
+//! enforcing. A legitimate sender must never trip a tier: every counter stays 0 and every
+//! datagram its path delivered arrives.
+
+switchyard_testclock::install_virtual_clock!();
+
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_bench::impair::Impairment;
+use switchyard_bench::media::Profile;
+use switchyard_bench::run::{PathPlan, RunConfig};
+use switchyard_engine::conformance::{ConformanceConfig, Mode};
+use switchyard_tests::sim::{Outcome, RELAY};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn legitimate(profile: Profile, rooms: u32, participants: u32, seed: u64) -> RunConfig {
+    let mut c = RunConfig::new(RELAY, rooms, participants, profile, Duration::from_secs(6));
+    c.seed = seed;
+    c.drain = Duration::from_secs(2);
+    c.join_timeout = Duration::from_secs(30);
+    c
+}
+
+fn enforcing() -> ConformanceConfig {
+    ConformanceConfig {
+        modes: [Mode::Enforce; 5],
+    }
+}
+
+fn assert_clean(outcome: &Outcome, what: &str) {
+    for r in &outcome.results {
+        assert!(r.joined, "{what}: participant {} did not join", r.index);
+        assert!(r.sent > 0, "{what}: participant {} sent nothing", r.index);
+    }
+    for (shard, c) in outcome.counters.iter().enumerate() {
+        assert_eq!(
+            (c.conformance_violations_total(), c.conformance_dropped),
+            (0, 0),
+            "{what}, shard {shard}: {:?}",
+            c.conformance_violations
+        );
+    }
+    let metered: u64 = outcome.counters.iter().map(|c| c.media_datagrams_in).sum();
+    assert!(
+        metered > 100,
+        "{what}: media went through the meters: {metered}"
+    );
+}
+
+fn run(config: RunConfig) -> Outcome {
+    switchyard_tests::sim::Sim::with_conformance(2, config, enforcing()).run(LIMIT)
+}
+
+#[test]
+fn speech_with_silences_and_trailers_never_trips_a_tier_even_over_a_bad_path() {
+    let mut c = legitimate(Profile::Audio, 3, 3, 31);
+    let bad = Impairment {
+        loss: 0.05,
+        delay: Duration::from_millis(40),
+        jitter: Duration::from_millis(20),
+        reorder: 0.01,
+        duplicate: 0.005,
+        ..Impairment::none()
+    };
+    c.paths = PathPlan {
+        uplink: bad,
+        downlink: bad,
+        slot: Some(0),
+        ..PathPlan::default()
+    };
+    assert_clean(&run(c), "audio");
+}
+
+#[test]
+fn synthetic_video_and_simulcast_never_trip_a_tier() {
+    assert_clean(&run(legitimate(Profile::Video, 2, 3, 5)), "video");
+    assert_clean(&run(legitimate(Profile::Simulcast, 1, 3, 6)), "simulcast");
+}
+
+#[test]
+fn a_real_h264_stream_never_trips_a_tier() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../bench/fixtures/testsrc-640x360-30fps-gop60.h264"
+    );
+    let units = switchyard_bench::annexb::load(std::path::Path::new(path)).expect("the fixture");
+    let mut c = legitimate(Profile::H264, 1, 3, 8);
+    c.h264 = Some(Arc::clone(&units));
+    assert_clean(&run(c), "h264");
+}
