@@ -5,7 +5,8 @@
 #   scripts/cpu-per-delivery.sh [LOADGEN ARGS...]      e.g. --rooms 25 --participants 8
 #
 # RELAY and LOADGEN name the binaries (default: this checkout's release builds), so two builds
-# can be compared with the same command in the same session. Prints one line:
+# can be compared with the same command in the same session; RELAY_ARGS adds relay flags (e.g.
+# "--config enforce.toml"). Prints one line:
 #   cpu_us_per_delivered=... delivered=... ratio=... p50_ms=... p99_ms=... relay_cpu_s=... joined=J/P
 # and exits with the load generator's status (non-zero when someone could not join).
 set -euo pipefail
@@ -15,7 +16,7 @@ LOADGEN=${LOADGEN:-target/release/switchyard-loadgen}
 PORT=${PORT:-4533}
 state=$(mktemp -d /tmp/switchyard-cpu.XXXXXX)
 taskset -c 0 "$RELAY" --listen "127.0.0.1:${PORT}" --shards 1 --pin on \
-  --identity "$state/relay-identity" --log-level warn >"$state/relay.log" 2>&1 &
+  --identity "$state/relay-identity" --log-level warn ${RELAY_ARGS:-} >"$state/relay.log" 2>&1 &
 relay=$!
 stop() { kill -TERM "$relay" 2>/dev/null || true; wait "$relay" 2>/dev/null || true; rm -rf "$state"; }
 trap stop EXIT

@@ -41,6 +41,11 @@ impl ConformanceConfig {
     pub fn mode(&self, tier: Tier) -> Mode {
         self.modes.get(tier.index()).copied().unwrap_or_default()
     }
+
+    /// Every tier off: nothing is metered at all.
+    pub fn is_off(&self) -> bool {
+        self.modes.iter().all(|m| *m == Mode::Off)
+    }
 }
 
 /// Streams of one sender metered apart; further ones share the last meter.

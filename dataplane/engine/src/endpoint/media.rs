@@ -94,7 +94,7 @@ impl Rooms {
                 counters.quality_reports_in += 1;
                 conn.quality.on_report(report);
             }
-            if room.is_some() {
+            if room.is_some() && !self.conformance.is_off() {
                 match conn.conformance.check(now, &inbound, &self.conformance) {
                     Check::Unmetered => counters.conformance_unmetered += 1,
                     Check::Metered {
