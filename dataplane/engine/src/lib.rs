@@ -14,6 +14,7 @@
 //! - [`signal_streams`]: WZP signal framing over QUIC streams, in and out; the load
 //!   generator's client uses the same code.
 //! - [`identity`]: Ed25519 identities, fingerprints and handshake signatures.
+//! - [`conformance`]: per-stream abuse scoring (Tier F scorers and their sustained verdict).
 //!
 //! # Purity, and the one exception
 //!
@@ -50,6 +51,7 @@
 //! }
 //! ```
 
+pub mod conformance;
 pub mod deadlines;
 pub mod endpoint;
 pub mod forward;
