@@ -2,6 +2,8 @@
 //! legitimate media from abuse. Each is a pure engine: it takes packets' facts and `now`,
 //! never the clock, and holds fixed-size state.
 //!
-//! - Tier F: [`verdict`] turns a legitimacy score that stays low into Suspect or Abusive.
+//! - Tier F: [`audio_score`] turns a stream's behaviour into a legitimacy score in [0, 1];
+//!   [`verdict`] turns a score that stays low into Suspect or Abusive.
 
+pub mod audio_score;
 pub mod verdict;
