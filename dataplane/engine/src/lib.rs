@@ -10,7 +10,8 @@
 //!   (fan-out), [`keyframes`] (the keyframe cache), [`pli`] (PictureLossIndication gate),
 //!   [`layers`] (simulcast layer selection), [`room_media`] (the video state a room owns),
 //!   [`deadlines`] (one timer heap per shard), [`steering`] (room owners, connection IDs, the
-//!   reuseport program), [`conformance`] (Tiers A-E on every packet of a sender).
+//!   reuseport program), [`conformance`] (Tiers A-E on every packet of a sender, the Tier F
+//!   scorers and their sustained verdict).
 //! - [`signal_streams`]: WZP signal framing over QUIC streams, in and out; the load
 //!   generator's client uses the same code.
 //! - [`identity`]: Ed25519 identities, fingerprints and handshake signatures.

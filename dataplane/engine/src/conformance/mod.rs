@@ -2,6 +2,9 @@
 //!
 //! - [`limits`]: the numbers, per media type and codec (audio: the reference's; video: ours).
 //! - [`meters`]: Tiers A-E per stream, on every packet.
+//! - Tier F: [`audio_score`] and [`video_score`] turn a stream's behaviour into a legitimacy
+//!   score in [0, 1]; [`verdict`] turns a score that stays low into Suspect or Abusive. (Not
+//!   yet on the packet path.)
 //! - [`SenderConformance`]: one sender's streams. It expands mini frames (so compact and mini
 //!   frames are metered like full ones), holds ComfortNoise frames to the stream's speech codec
 //!   (silence between speech is not a codec change), and applies each tier's [`Mode`].
@@ -9,8 +12,11 @@
 //! Modes follow the PRD's rollout: every tier starts observe-only (violations counted, media
 //! forwarded); an operator enforces tier by tier (a failing packet is dropped and counted).
 
+pub mod audio_score;
 pub mod limits;
 pub mod meters;
+pub mod verdict;
+pub mod video_score;
 
 use limits::Limits;
 use meters::{Failures, Packet, StreamMeter, Tier};

@@ -1,0 +1,442 @@
+//! Tier F video scorer (reference 5.4): how much one participant's video stream behaves like
+//! an encoder's output, as a legitimacy score in [0, 1].
+//!
+//! An encoder sends keyframes on a steady GOP, mostly delta (P) packets between them, and
+//! lowers its rate when the network's bandwidth falls. The score starts at 1.0 and each
+//! feature subtracts its penalty; the sum is clamped to [0, 1]. No score below 30 packets.
+//!
+//! ```text
+//! feature                 penalty
+//! keyframe regularity     reg = 1/(1+CoV) of the last 50 keyframe gaps (>= 3): (1-reg) x 0.35
+//!                         fewer gaps: no keyframe packet after 120 packets 0.50, else 0.10
+//! I/P ratio (packets)     no P packet (after 30 packets): 0.60; no I packet: 0.10
+//!                         else P/I >= 29 scores 1, <= 5 scores 0, linear between: (1-s) x 0.30
+//! BWE responsiveness      (1 - responsive/judged) x 0.40; nothing judged yet: 0.15
+//! ```
+//!
+//! Bandwidth: [`VideoScorer::on_bandwidth`] gives an estimate of the paths this sender's
+//! media goes to, and closes an interval; the sender's rate over an interval is the payload
+//! bytes it sent in it over its length. A sample that is more than 30 % below the previous
+//! one is judged: the estimate covers the interval that just ended, so the sender's rate in
+//! that interval must be at least 10 % below its rate in the interval before (responsive),
+//! or it is unresponsive. As in the reference code, "nothing judged" (no sample, or no drop
+//! over 30 %) costs 0.15. Where this differs from the reference code:
+//!
+//! - Keyframe gaps are between keyframe *frames*: a KeyFrame packet less than 10 ms after the
+//!   previous KeyFrame packet belongs to the same keyframe. The reference takes a gap per
+//!   packet, and a real keyframe spans dozens of packets, whose sub-millisecond gaps would
+//!   make any real GOP look irregular. The I/P ratio still counts packets, as the reference.
+//! - Rates count payload bytes only (the reference adds the 16 B header), and a drop after an
+//!   interval in which the sender sent nothing is not judged (the reference counts it
+//!   unresponsive: a sender at zero cannot lower its rate).
+#![deny(clippy::indexing_slicing)]
+
+use super::audio_score::Samples;
+use std::time::{Duration, Instant};
+
+/// Packets before [`VideoScorer::legitimacy`] gives a score.
+pub const MIN_PACKETS: u64 = 30;
+/// KeyFrame packets closer together than this are one keyframe.
+pub const SAME_KEYFRAME_WITHIN: Duration = Duration::from_millis(10);
+
+const KEYFRAME_GAPS: usize = 50;
+const KEYFRAME_MIN_GAPS: usize = 3;
+const NO_KEYFRAME_AFTER_PACKETS: u64 = 120;
+const ALL_KEYFRAME_AFTER_PACKETS: u64 = 30;
+const BWE_DROP: f64 = 0.30;
+const RATE_DROP: f64 = 0.10;
+
+/// One participant's video stream, fed every video packet it sends and the bandwidth samples
+/// of the paths it is forwarded on.
+#[derive(Debug, Clone)]
+pub struct VideoScorer {
+    packets: u64,
+    keyframe_packets: u64,
+    last_keyframe_packet: Option<Instant>,
+    last_keyframe_start: Option<Instant>,
+    keyframe_gaps: Samples<KEYFRAME_GAPS>,
+    interval_start: Option<Instant>,
+    interval_bytes: u64,
+    last_bwe_kbps: Option<u32>,
+    last_rate_kbps: f64,
+    responsive: u64,
+    unresponsive: u64,
+}
+
+impl Default for VideoScorer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl VideoScorer {
+    pub fn new() -> Self {
+        Self {
+            packets: 0,
+            keyframe_packets: 0,
+            last_keyframe_packet: None,
+            last_keyframe_start: None,
+            keyframe_gaps: Samples::new(),
+            interval_start: None,
+            interval_bytes: 0,
+            last_bwe_kbps: None,
+            last_rate_kbps: 0.0,
+            responsive: 0,
+            unresponsive: 0,
+        }
+    }
+
+    /// One video packet: its arrival, payload length, and whether it has the KeyFrame flag.
+    pub fn observe(&mut self, now: Instant, payload_len: usize, keyframe: bool) {
+        self.packets += 1;
+        self.interval_start.get_or_insert(now);
+        self.interval_bytes = self.interval_bytes.saturating_add(payload_len as u64);
+        if !keyframe {
+            return;
+        }
+        self.keyframe_packets += 1;
+        let continues = self
+            .last_keyframe_packet
+            .replace(now)
+            .is_some_and(|last| now.saturating_duration_since(last) < SAME_KEYFRAME_WITHIN);
+        if !continues {
+            if let Some(last) = self.last_keyframe_start.replace(now) {
+                self.keyframe_gaps
+                    .push(now.saturating_duration_since(last).as_secs_f64());
+            }
+        }
+    }
+
+    /// A bandwidth estimate for the paths this sender's media goes to; ends a rate interval.
+    pub fn on_bandwidth(&mut self, now: Instant, bwe_kbps: u32) {
+        let start = *self.interval_start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start).as_secs_f64();
+        let rate_kbps = if elapsed > 0.0 {
+            self.interval_bytes as f64 * 8.0 / 1000.0 / elapsed
+        } else {
+            0.0
+        };
+        if let Some(previous) = self.last_bwe_kbps.filter(|&kbps| kbps > 0) {
+            let bwe_drop = (f64::from(previous) - f64::from(bwe_kbps)) / f64::from(previous);
+            if bwe_drop > BWE_DROP && self.last_rate_kbps > 0.0 {
+                let rate_drop = (self.last_rate_kbps - rate_kbps) / self.last_rate_kbps;
+                if rate_drop >= RATE_DROP {
+                    self.responsive += 1;
+                } else {
+                    self.unresponsive += 1;
+                }
+            }
+        }
+        self.last_bwe_kbps = Some(bwe_kbps);
+        self.last_rate_kbps = rate_kbps;
+        self.interval_start = Some(now);
+        self.interval_bytes = 0;
+    }
+
+    /// The legitimacy score in [0, 1], or `None` before [`MIN_PACKETS`] packets.
+    pub fn legitimacy(&self) -> Option<f64> {
+        if self.packets < MIN_PACKETS {
+            return None;
+        }
+        let delta_packets = self.packets - self.keyframe_packets;
+        let mut score = 1.0;
+        match self.keyframe_gaps.cov(KEYFRAME_MIN_GAPS) {
+            Some(cov) => score -= (1.0 - 1.0 / (1.0 + cov)) * 0.35,
+            None if self.keyframe_packets == 0 && self.packets > NO_KEYFRAME_AFTER_PACKETS => {
+                score -= 0.50;
+            }
+            None => score -= 0.10,
+        }
+        if delta_packets == 0 && self.packets > ALL_KEYFRAME_AFTER_PACKETS {
+            score -= 0.60;
+        } else if self.keyframe_packets == 0 {
+            score -= 0.10;
+        } else {
+            let p_per_i = delta_packets as f64 / self.keyframe_packets as f64;
+            let ip_score = ((p_per_i - 5.0) / (29.0 - 5.0)).clamp(0.0, 1.0);
+            score -= (1.0 - ip_score) * 0.30;
+        }
+        let judged = self.responsive + self.unresponsive;
+        if judged == 0 {
+            score -= 0.15;
+        } else {
+            score -= (1.0 - self.responsive as f64 / judged as f64) * 0.40;
+        }
+        Some(score.clamp(0.0, 1.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::verdict::{instant, Verdict, VerdictConfig};
+
+    const FRAME: Duration = Duration::from_nanos(33_333_333);
+
+    #[derive(Debug, Clone, Copy)]
+    enum Event {
+        Packet { len: usize, keyframe: bool },
+        Bandwidth(u32),
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn play(mut events: Vec<(Duration, Event)>) -> VideoScorer {
+        events.sort_by_key(|(at, _)| *at);
+        let t0 = switchyard_testclock::origin();
+        let mut scorer = VideoScorer::new();
+        for (at, event) in events {
+            match event {
+                Event::Packet { len, keyframe } => scorer.observe(t0 + at, len, keyframe),
+                Event::Bandwidth(kbps) => scorer.on_bandwidth(t0 + at, kbps),
+            }
+        }
+        scorer
+    }
+
+    /// 30 fps for `seconds`: every 60th frame (2 s) a keyframe of 24 packets, the others 6
+    /// packets; a frame's packets 1 ms apart, `len(at)` bytes each.
+    fn gop(seconds: u64, len: impl Fn(Duration) -> usize) -> Vec<(Duration, Event)> {
+        let mut events = Vec::new();
+        for frame in 0..seconds * 30 {
+            let keyframe = frame.is_multiple_of(60);
+            let start = Duration::from_nanos(33_333_333 * frame);
+            for p in 0..if keyframe { 24 } else { 6 } {
+                let at = start + ms(p);
+                events.push((
+                    at,
+                    Event::Packet {
+                        len: len(at),
+                        keyframe,
+                    },
+                ));
+            }
+        }
+        events
+    }
+
+    fn bandwidth(samples: impl IntoIterator<Item = (u64, u32)>) -> Vec<(Duration, Event)> {
+        samples
+            .into_iter()
+            .map(|(s, kbps)| (secs(s), Event::Bandwidth(kbps)))
+            .collect()
+    }
+
+    fn delta(at: Duration) -> (Duration, Event) {
+        let packet = Event::Packet {
+            len: 500,
+            keyframe: false,
+        };
+        (at, packet)
+    }
+
+    fn key(at: Duration) -> (Duration, Event) {
+        let packet = Event::Packet {
+            len: 1000,
+            keyframe: true,
+        };
+        (at, packet)
+    }
+
+    /// The score's verdict by the reference code's mapping and by the PRD's thresholds.
+    fn verdicts(scorer: &VideoScorer) -> (Verdict, Verdict) {
+        let score = scorer.legitimacy().expect("enough packets to score");
+        let by = |config| instant(score, config);
+        (by(VerdictConfig::REFERENCE_CODE), by(VerdictConfig::PRD))
+    }
+
+    fn assert_score(scorer: &VideoScorer, expected: f64) {
+        let score = scorer.legitimacy().expect("enough packets to score");
+        assert!(
+            (score - expected).abs() < 1e-9,
+            "score {score}, expected {expected}"
+        );
+    }
+
+    // 2124 P packets over 144 I packets: P/I = 14.75, so the I/P feature costs
+    // (1 - 9.75/24) x 0.30, however regular the GOP.
+    const GOP_IP_PENALTY: f64 = (1.0 - 9.75 / 24.0) * 0.30;
+
+    #[test]
+    fn scores_from_thirty_packets() {
+        let stream = |n: u64| play((0..n).map(|i| delta(ms(33 * i))).collect());
+        assert_eq!(stream(29).legitimacy(), None);
+        assert!(stream(30).legitimacy().is_some());
+    }
+
+    #[test]
+    fn regular_gop_that_follows_the_bandwidth_is_legitimate() {
+        // Bandwidth halves at 11 s; the sender halved its rate from 10 s, inside the
+        // interval the sample covers: responsive, and the only judged sample.
+        let mut events = gop(12, |at| if at < secs(10) { 1000 } else { 500 });
+        events.extend(bandwidth((1..=10).map(|s| (s, 4000))));
+        events.extend(bandwidth([(11, 2000), (12, 2000)]));
+        let scorer = play(events);
+        assert_score(&scorer, 1.0 - GOP_IP_PENALTY);
+        assert_eq!(
+            verdicts(&scorer),
+            (Verdict::Legitimate, Verdict::Legitimate)
+        );
+    }
+
+    #[test]
+    fn regular_gop_on_a_steady_network_pays_for_no_judged_sample() {
+        // No drop over 30 %, nothing judged: 0.15. 0.671875 is Suspect by the reference
+        // mapping, Legitimate by the PRD's.
+        let mut events = gop(12, |_| 1000);
+        events.extend(bandwidth((1..=12).map(|s| (s, 4000))));
+        let scorer = play(events);
+        assert_score(&scorer, 1.0 - GOP_IP_PENALTY - 0.15);
+        assert_eq!(verdicts(&scorer), (Verdict::Suspect, Verdict::Legitimate));
+    }
+
+    #[test]
+    fn video_that_ignores_bandwidth_drops() {
+        let mut events = gop(12, |_| 1000);
+        events.extend(bandwidth([
+            (1, 4000),
+            (2, 4000),
+            (3, 2000),
+            (4, 4000),
+            (5, 1000),
+        ]));
+        let ignores = play(events);
+        assert_score(&ignores, 1.0 - GOP_IP_PENALTY - 0.40);
+        assert_eq!(verdicts(&ignores), (Verdict::Suspect, Verdict::Legitimate));
+        // Responsive to one of two drops: half the penalty.
+        let mut events = gop(12, |at| if at < secs(4) { 1000 } else { 300 });
+        events.extend(bandwidth([
+            (1, 4000),
+            (2, 4000),
+            (3, 2000),
+            (4, 4000),
+            (5, 1000),
+        ]));
+        assert_score(&play(events), 1.0 - GOP_IP_PENALTY - 0.20);
+    }
+
+    #[test]
+    fn keyframe_packets_within_10ms_are_one_keyframe() {
+        let t0 = switchyard_testclock::origin();
+        let mut scorer = VideoScorer::new();
+        for p in 0..40 {
+            scorer.observe(t0 + ms(p), 1000, true);
+        }
+        scorer.observe(t0 + ms(39) + Duration::from_micros(9_999), 1000, true);
+        assert_eq!(
+            scorer.last_keyframe_start,
+            Some(t0),
+            "one keyframe, 49 ms long"
+        );
+        let next = t0 + ms(39) + Duration::from_micros(9_999) + ms(10);
+        scorer.observe(next, 1000, true);
+        assert_eq!(scorer.last_keyframe_start, Some(next));
+        assert_eq!(
+            scorer.keyframe_packets, 42,
+            "the I/P ratio still counts packets"
+        );
+    }
+
+    #[test]
+    fn keyframe_regularity_costs_one_minus_one_over_one_plus_cov() {
+        // A delta packet every 20 ms for 8 s; single-packet keyframes at 0, 1, 4, 5 and
+        // 8 s: gaps 1, 3, 1, 3 s, CoV 0.5, regularity 2/3. P/I = 79 scores 1.
+        let keys = [0, 1, 4, 5, 8].map(|s| key(secs(s)));
+        let mut events: Vec<_> = (0..400).map(|i| delta(ms(20 * i) + ms(10))).collect();
+        events.extend(keys);
+        assert_score(&play(events), 1.0 - (1.0 - 2.0 / 3.0) * 0.35 - 0.15);
+    }
+
+    #[test]
+    fn never_keyframe_video_after_120_packets() {
+        let stream = |n: u64| play((0..n).map(|i| delta(FRAME * i as u32)).collect());
+        // Too few gaps 0.10, no I packet 0.10, nothing judged 0.15.
+        assert_score(&stream(120), 0.65);
+        assert_score(&stream(121), 1.0 - 0.50 - 0.10 - 0.15);
+        assert_eq!(verdicts(&stream(121)), (Verdict::Abusive, Verdict::Suspect));
+    }
+
+    #[test]
+    fn all_keyframe_video() {
+        // 30 fps, six KeyFrame packets a frame: every frame is a keyframe, perfectly
+        // regular, but there is no P packet: 0.60, and nothing judged 0.15.
+        let events = (0..300u32)
+            .flat_map(|f| (0..6).map(move |p| key(FRAME * f + ms(p))))
+            .collect();
+        let all_key = play(events);
+        assert_score(&all_key, 0.25);
+        assert_eq!(verdicts(&all_key), (Verdict::Abusive, Verdict::Suspect));
+        // A back-to-back keyframe flood is one long keyframe: too few gaps, 0.10.
+        let flood = |n: u64| play((0..n).map(|i| key(ms(i))).collect());
+        assert_score(&flood(30), 1.0 - 0.10 - 0.30 - 0.15);
+        assert_score(&flood(31), 1.0 - 0.10 - 0.60 - 0.15);
+    }
+
+    #[test]
+    fn ip_ratio_scores_linearly_from_5_to_29_p_per_i() {
+        // One keyframe (packets 1 ms apart, too few gaps: 0.10), nothing judged (0.15).
+        let stream = |keys: u64, deltas: u64| {
+            let mut events: Vec<_> = (0..keys).map(|i| key(ms(i))).collect();
+            events.extend((0..deltas).map(|i| delta(ms(100 + 33 * i))));
+            play(events)
+        };
+        assert_score(&stream(1, 29), 0.75);
+        assert_score(&stream(1, 40), 0.75);
+        assert_score(&stream(2, 34), 0.75 - 0.5 * 0.30);
+        assert_score(&stream(5, 25), 0.75 - 0.30);
+        assert_score(&stream(10, 30), 0.75 - 0.30);
+    }
+
+    /// One delta-only interval a second: nine 10 000 B packets and one that brings the
+    /// second's total to `bytes[s]`. Samples at the end of each second.
+    fn paced(bytes: [u64; 3], bwe: [u32; 3]) -> VideoScorer {
+        let mut events = Vec::new();
+        for (s, (total, kbps)) in (0u64..).zip(bytes.into_iter().zip(bwe)) {
+            for p in 0..10 {
+                let len = if p < 9 { 10_000 } else { total - 90_000 };
+                let packet = Event::Packet {
+                    len: len as usize,
+                    keyframe: false,
+                };
+                events.push((secs(s) + ms(50 + 100 * p), packet));
+            }
+            events.push((secs(s + 1), Event::Bandwidth(kbps)));
+        }
+        play(events)
+    }
+
+    #[test]
+    fn a_bandwidth_drop_is_judged_over_30_percent() {
+        // 30 delta packets: too few gaps 0.10, no I packet 0.10.
+        let rates = [125_000, 125_000, 112_500];
+        assert_score(&paced(rates, [1000, 1000, 700]), 0.8 - 0.15);
+        assert_score(&paced(rates, [1000, 1000, 699]), 0.8);
+    }
+
+    #[test]
+    fn a_responsive_sender_drops_its_rate_by_10_percent() {
+        // 1000 kbps, then 900 kbps (exactly 10 % less), then 901 kbps.
+        assert_score(&paced([125_000, 125_000, 112_500], [1000, 1000, 699]), 0.8);
+        assert_score(&paced([125_000, 125_000, 112_625], [1000, 1000, 699]), 0.4);
+    }
+
+    #[test]
+    fn a_drop_after_a_silent_interval_is_not_judged() {
+        let t0 = switchyard_testclock::origin();
+        let mut scorer = VideoScorer::new();
+        scorer.on_bandwidth(t0, 4000);
+        scorer.on_bandwidth(t0 + secs(1), 4000);
+        for i in 0..30u64 {
+            scorer.observe(t0 + secs(1) + ms(10 + 30 * i), 1000, false);
+        }
+        scorer.on_bandwidth(t0 + secs(2), 1000);
+        assert_eq!((scorer.responsive, scorer.unresponsive), (0, 0));
+        assert_score(&scorer, 0.65);
+    }
+}
