@@ -15,6 +15,7 @@
 pub mod audio_score;
 pub mod limits;
 pub mod meters;
+mod samples;
 pub mod verdict;
 pub mod video_score;
 

@@ -31,7 +31,7 @@
 //!   unresponsive: a sender at zero cannot lower its rate).
 #![deny(clippy::indexing_slicing)]
 
-use super::audio_score::Samples;
+use super::samples::Samples;
 use std::time::{Duration, Instant};
 
 /// Packets before [`VideoScorer::legitimacy`] gives a score.
