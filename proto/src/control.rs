@@ -293,6 +293,12 @@ pub struct ShardCounters {
     pub conformance_dropped: u64,
     /// Media not metered: data and control streams, mini frames before any full header.
     pub conformance_unmetered: u64,
+    /// Tier F: the once-a-second audio legitimacy scores of joined senders, by tenth
+    /// (bucket 9 holds 0.9 to 1.0).
+    pub conformance_scores: [u64; 10],
+    /// Tier F: senders whose sustained verdict is Suspect / Abusive now (gauges).
+    pub conformance_suspect: u64,
+    pub conformance_abusive: u64,
     pub rooms: u64,
     pub participants: u64,
 }
@@ -366,6 +372,9 @@ impl ShardCounters {
             conformance_violations,
             conformance_dropped,
             conformance_unmetered,
+            conformance_scores,
+            conformance_suspect,
+            conformance_abusive,
             rooms,
             participants,
         } = other;
@@ -421,6 +430,15 @@ impl ShardCounters {
         self.quality_signals_stale += quality_signals_stale;
         self.conformance_dropped += conformance_dropped;
         self.conformance_unmetered += conformance_unmetered;
+        self.conformance_suspect += conformance_suspect;
+        self.conformance_abusive += conformance_abusive;
+        for (a, b) in self
+            .conformance_scores
+            .iter_mut()
+            .zip(conformance_scores.iter())
+        {
+            *a += b;
+        }
         for (mine, theirs) in self
             .conformance_violations
             .iter_mut()

@@ -43,6 +43,13 @@ fn assert_clean(outcome: &Outcome, what: &str) {
             c.conformance_violations
         );
     }
+    for c in &outcome.counters {
+        assert_eq!(
+            (c.conformance_suspect, c.conformance_abusive),
+            (0, 0),
+            "{what}"
+        );
+    }
     let metered: u64 = outcome.counters.iter().map(|c| c.media_datagrams_in).sum();
     assert!(
         metered > 100,
@@ -71,7 +78,22 @@ fn speech_with_silences_and_trailers_never_trips_a_tier_even_over_a_bad_path() {
         slot: Some(0),
         ..PathPlan::default()
     };
-    assert_clean(&run(c), "audio");
+    let outcome = run(c);
+    assert_clean(&outcome, "audio");
+    // Tier F: every participant scored once a second, all of them legitimate (0.7 and up),
+    // the impaired ones included.
+    let mut scores = [0u64; 10];
+    for c in &outcome.counters {
+        for (total, n) in scores.iter_mut().zip(c.conformance_scores) {
+            *total += n;
+        }
+    }
+    assert!(scores.iter().sum::<u64>() >= 9 * 4, "scored: {scores:?}");
+    assert_eq!(
+        scores[..7].iter().sum::<u64>(),
+        0,
+        "scores by tenth: {scores:?}"
+    );
 }
 
 #[test]

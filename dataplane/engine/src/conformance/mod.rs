@@ -3,8 +3,9 @@
 //! - [`limits`]: the numbers, per media type and codec (audio: the reference's; video: ours).
 //! - [`meters`]: Tiers A-E per stream, on every packet.
 //! - Tier F: [`audio_score`] and [`video_score`] turn a stream's behaviour into a legitimacy
-//!   score in [0, 1]; [`verdict`] turns a score that stays low into Suspect or Abusive. (Not
-//!   yet on the packet path.)
+//!   score in [0, 1]; [`verdict`] turns a score that stays low into Suspect or Abusive. The
+//!   audio scorer sees every audio packet of a metered sender and is judged once a second
+//!   ([`SenderConformance::judge`]); the video scorer is not on the packet path yet.
 //! - [`SenderConformance`]: one sender's streams. It expands mini frames (so compact and mini
 //!   frames are metered like full ones), holds ComfortNoise frames to the stream's speech codec
 //!   (silence between speech is not a codec change), and applies each tier's [`Mode`].
@@ -19,12 +20,14 @@ mod samples;
 pub mod verdict;
 pub mod video_score;
 
+use audio_score::AudioScorer;
 use limits::Limits;
 use meters::{Failures, Packet, StreamMeter, Tier};
 use std::time::Instant;
 use switchyard_proto::codec::{CodecId, MediaType};
 use switchyard_proto::compact::MiniContext;
 use switchyard_proto::datagram::InboundDatagram;
+use verdict::{SustainedVerdict, Verdict, VerdictConfig};
 
 /// What a tier does with a failing packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,6 +82,8 @@ pub struct SenderConformance {
     mini: MiniContext,
     /// The codec of the sender's last audio frame that was not ComfortNoise.
     speech: Option<CodecId>,
+    audio_score: AudioScorer,
+    audio_verdict: SustainedVerdict,
 }
 
 impl SenderConformance {
@@ -116,6 +121,11 @@ impl SenderConformance {
             timestamp: header.timestamp,
             payload_len,
         };
+        if header.media_type == MediaType::Audio {
+            let quality = matches!(datagram, InboundDatagram::Media(p) | InboundDatagram::CompactFull(p) if p.quality.is_some());
+            self.audio_score
+                .observe(now, header.codec, payload_len, quality);
+        }
         let Some(meter) = self.meter(header.media_type, header.stream_id) else {
             return Check::Unmetered;
         };
@@ -137,6 +147,13 @@ impl SenderConformance {
             flagged,
             enforced,
         }
+    }
+
+    /// The audio scorer's legitimacy now (`None` before it has enough packets) and the
+    /// sustained verdict it leads to; called once a second.
+    pub fn judge(&mut self, now: Instant, config: VerdictConfig) -> (Option<f64>, Verdict) {
+        let score = self.audio_score.legitimacy();
+        (score, self.audio_verdict.update(now, score, config))
     }
 
     /// The stream's meter (a new stream gets one while there are fewer than the cap; beyond

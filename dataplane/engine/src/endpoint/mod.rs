@@ -211,7 +211,7 @@ impl Endpoint {
         if self.timers.take_expired(Timer::QualitySamples, now) {
             self.timers
                 .set(Timer::QualitySamples, now + self.config.quality_interval());
-            self.sample_quality();
+            self.sample_quality(now);
         }
         if self.timers.take_expired(Timer::ShutdownGrace, now) {
             self.finish_stopping();

@@ -19,6 +19,7 @@ use super::conn::ConnKey;
 use super::lifecycle::Phase;
 use super::path::PathSample;
 use super::Endpoint;
+use crate::conformance::verdict::{Verdict, VerdictConfig};
 use switchyard_proto::control::{
     ParticipantId, PathFigures, QualityOrder, QualitySample, QualitySignal, ReportFigures,
     ShardEvent,
@@ -76,14 +77,31 @@ fn path_figures(
 }
 
 impl Endpoint {
-    /// One sample per joined participant, in participant order.
-    pub(super) fn sample_quality(&mut self) {
+    /// One sample per joined participant, in participant order; each sender's Tier F audio
+    /// score is judged at the same time (observe-only for now).
+    pub(super) fn sample_quality(&mut self, now: std::time::Instant) {
+        let judge = !self.config.conformance.is_off();
+        let (mut suspect, mut abusive) = (0, 0);
         for (&participant, &key) in &self.members {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
             if !matches!(conn.phase, Phase::Joined { .. }) {
                 continue;
+            }
+            if judge {
+                let (score, verdict) = conn.conformance.judge(now, VerdictConfig::PRD);
+                if let Some(score) = score {
+                    let tenth = ((score * 10.0) as usize).min(9);
+                    if let Some(n) = self.counters.conformance_scores.get_mut(tenth) {
+                        *n += 1;
+                    }
+                }
+                match verdict {
+                    Verdict::Legitimate => {}
+                    Verdict::Suspect => suspect += 1,
+                    Verdict::Abusive => abusive += 1,
+                }
             }
             let sample = conn.quality.sample(&conn.quic);
             self.counters.quality_samples += 1;
@@ -92,6 +110,8 @@ impl Endpoint {
                 sample,
             });
         }
+        self.counters.conformance_suspect = suspect;
+        self.counters.conformance_abusive = abusive;
     }
 
     /// Carries out the judge's signals for the participants still joined to the named room.

@@ -70,3 +70,34 @@ fn an_enforcing_tier_counts_and_drops() {
 fn a_tier_switched_off_neither_counts_nor_drops() {
     assert_eq!(stuffed_under(Mode::Off), (2, 0, 0));
 }
+
+#[test]
+fn senders_are_scored_once_a_second_into_the_distribution() {
+    let t0 = origin();
+    let mut ep = endpoint(0, 1, t0, |_| {});
+    let (mut a, mut b) = (
+        TestClient::connect("room", 1),
+        TestClient::connect("room", 2),
+    );
+    for client in [&mut a, &mut b] {
+        let offer = client.offer(2, false);
+        join(&mut ep, client, offer, t0);
+    }
+    // Covert timing: a constant 20 ms, never a silence, one size. The audio scorer takes 0.25
+    // for no silence and 0.10 for no size bimodality: 0.65.
+    for seq in 0..30u32 {
+        a.quic.dgram_send(&audio(seq, 60)).unwrap();
+        pump(&mut ep, &mut [&mut a, &mut b], t0 + MS * (20 * seq + 1));
+    }
+    let at = t0 + std::time::Duration::from_secs(1);
+    ep.handle_timeout(at);
+    let c = ep.counters();
+    let mut expected = [0u64; 10];
+    expected[6] = 1;
+    assert_eq!(c.conformance_scores, expected, "a scored, b sent nothing");
+    assert_eq!(
+        (c.conformance_suspect, c.conformance_abusive),
+        (0, 0),
+        "0.65 is over the PRD's 0.3, and no verdict before 60 s anyway"
+    );
+}
