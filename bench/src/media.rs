@@ -40,6 +40,11 @@ pub enum Profile {
     Simulcast,
     /// A real H.264 Annex-B file (`--h264`), one access unit per 33 ms tick, looped.
     H264,
+    /// Abusive: a ~4.8 Mbps tunnel declared as Opus24k (1,184 B payloads every 2 ms, no
+    /// silence, no QualityReport).
+    Tunnel,
+    /// Abusive: Opus24k at its frame rate with stuffed 400 B payloads (no silence).
+    Stuffed,
 }
 
 impl Profile {
@@ -48,6 +53,8 @@ impl Profile {
         match self {
             Self::Audio => Duration::from_millis(20),
             Self::Video | Self::Simulcast | Self::H264 => Duration::from_micros(33_333),
+            Self::Tunnel => Duration::from_millis(2),
+            Self::Stuffed => Duration::from_millis(20),
         }
     }
 }
@@ -138,7 +145,7 @@ impl MediaSource {
                 SyntheticLayer::new(1, 1, (9_000, 12_000), (2_000, 3_000)),
                 SyntheticLayer::new(2, 1, (40_000, 55_000), (8_000, 12_000)),
             ],
-            Profile::Audio | Profile::H264 => Vec::new(),
+            Profile::Audio | Profile::H264 | Profile::Tunnel | Profile::Stuffed => Vec::new(),
         };
         Self {
             profile,
@@ -208,8 +215,28 @@ impl MediaSource {
             Profile::Audio => self.audio_frame(send_us, out),
             Profile::Video | Profile::Simulcast => self.synthetic_frames(send_us, out),
             Profile::H264 => self.h264_frame(send_us, out),
+            Profile::Tunnel => self.abusive_audio(1_184, send_us, out),
+            Profile::Stuffed => self.abusive_audio(400, send_us, out),
         }
         self.tick = self.tick.wrapping_add(1);
+    }
+
+    /// An Opus24k-declared frame of `payload_len` bytes: never silent, never a report.
+    fn abusive_audio(&mut self, payload_len: usize, send_us: u32, out: &mut Vec<Vec<u8>>) {
+        let header = MediaHeader {
+            flags: Flags::empty(),
+            media_type: MediaType::Audio,
+            codec: CodecId::Opus24k,
+            stream_id: 0,
+            fec_ratio: 20,
+            seq: self.seq,
+            timestamp: self.tick.wrapping_mul(20),
+            fec_block: 0,
+        };
+        self.seq = self.seq.wrapping_add(1);
+        let mut payload = vec![0u8; payload_len.max(MEASURE_LEN)];
+        self.rng.fill(&mut payload[MEASURE_LEN..]);
+        out.push(self.build(header, &mut payload, None, send_us));
     }
 
     fn audio_frame(&mut self, send_us: u32, out: &mut Vec<Vec<u8>>) {
@@ -489,6 +516,30 @@ mod tests {
         assert!((0.38..0.5).contains(&degraded), "{degraded}");
         let studio = bytes(Some(Tier::Studio64k)) / good;
         assert!((3.8..4.1).contains(&studio), "{studio}");
+    }
+
+    #[test]
+    fn abusive_profiles_declare_opus24k_and_carry_what_it_cannot() {
+        for (profile, payload, every) in [
+            (Profile::Tunnel, 1_184, Duration::from_millis(2)),
+            (Profile::Stuffed, 400, Duration::from_millis(20)),
+        ] {
+            let mut src = MediaSource::new(profile, 2, 3);
+            assert_eq!(src.interval(), every);
+            let mut out = Vec::new();
+            for t in 0..60 {
+                src.next_tick(t * 2_000, &mut out);
+            }
+            for (i, d) in out.iter().enumerate() {
+                let p = MediaPacket::parse(d).unwrap();
+                assert_eq!(
+                    (p.header.codec, p.payload.len(), p.quality, p.header.seq),
+                    (CodecId::Opus24k, payload, None, i as u32),
+                    "{profile:?}"
+                );
+                assert!(inspect(d).unwrap().intact);
+            }
+        }
     }
 
     #[test]

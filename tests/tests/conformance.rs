@@ -113,3 +113,64 @@ fn a_real_h264_stream_never_trips_a_tier() {
     c.h264 = Some(Arc::clone(&units));
     assert_clean(&run(c), "h264");
 }
+
+/// Datagrams `receiver` got from `sender` (the sender's index is in every payload).
+fn received_from(outcome: &Outcome, receiver: usize, sender: u32) -> usize {
+    outcome.results[receiver]
+        .recv_log
+        .iter()
+        .filter(|d| switchyard_bench::media::inspect(d).is_some_and(|r| r.sender == sender))
+        .count()
+}
+
+#[test]
+fn an_enforcing_relay_stops_a_tunnel_and_everyone_else_keeps_every_datagram() {
+    let mut c = legitimate(Profile::Audio, 2, 3, 12);
+    c.tweak = Some(Arc::new(|index, plan| {
+        plan.record = true;
+        if index == 0 {
+            plan.profile = Profile::Tunnel;
+        }
+    }));
+    let outcome = run(c);
+    let tunnel = &outcome.results[0];
+    assert!(tunnel.sent > 2_000, "the tunnel sent {}", tunnel.sent);
+    // Its 1,184 B payloads fail Tier D from the first packet (and Tier A from the ninth of
+    // every second): not one of its datagrams reaches anyone.
+    for receiver in [1, 2] {
+        assert_eq!(
+            received_from(&outcome, receiver, 0),
+            0,
+            "receiver {receiver}"
+        );
+    }
+    let dropped: u64 = outcome.counters.iter().map(|c| c.conformance_dropped).sum();
+    assert_eq!(
+        dropped, tunnel.sent,
+        "every tunnel datagram was dropped, and counted"
+    );
+    let violations: u64 = outcome
+        .counters
+        .iter()
+        .map(|c| c.conformance_violations_total())
+        .sum();
+    assert!(
+        violations >= dropped,
+        "{violations} violations for {dropped} drops"
+    );
+    // Everyone else, in the tunnel's room and the other, got every datagram of every other
+    // legitimate sender.
+    for receiver in 1..6usize {
+        for sender in 1..6u32 {
+            let same_room = (receiver / 3) as u32 == sender / 3;
+            if sender as usize == receiver || !same_room {
+                continue;
+            }
+            assert_eq!(
+                received_from(&outcome, receiver, sender) as u64,
+                outcome.results[sender as usize].sent,
+                "receiver {receiver} from sender {sender}"
+            );
+        }
+    }
+}
