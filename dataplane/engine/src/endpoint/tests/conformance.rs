@@ -1,7 +1,7 @@
 //! Conformance on the endpoint's packet path: an observing tier counts and forwards, an
 //! enforcing one counts and drops.
 
-use super::support::{endpoint, join, pump, TestClient, MS};
+use super::support::{endpoint, join_all, pump, TestClient, MS};
 use crate::conformance::{ConformanceConfig, Mode};
 use switchyard_proto::codec::{CodecId, MediaType};
 use switchyard_proto::media::{Flags, MediaHeader};
@@ -35,10 +35,7 @@ fn stuffed_under(mode: Mode) -> (usize, u64, u64) {
         TestClient::connect("room", 1),
         TestClient::connect("room", 2),
     );
-    for client in [&mut a, &mut b] {
-        let offer = client.offer(2, false);
-        join(&mut ep, client, offer, t0);
-    }
+    join_all(&mut ep, &mut [&mut a, &mut b], t0);
     a.quic.dgram_send(&audio(0, 700)).unwrap();
     a.quic.dgram_send(&audio(1, 60)).unwrap();
     pump(&mut ep, &mut [&mut a, &mut b], t0 + MS);
@@ -79,10 +76,7 @@ fn senders_are_scored_once_a_second_into_the_distribution() {
         TestClient::connect("room", 1),
         TestClient::connect("room", 2),
     );
-    for client in [&mut a, &mut b] {
-        let offer = client.offer(2, false);
-        join(&mut ep, client, offer, t0);
-    }
+    join_all(&mut ep, &mut [&mut a, &mut b], t0);
     // Covert timing: a constant 20 ms, never a silence, one size. The audio scorer takes 0.25
     // for no silence and 0.10 for no size bimodality: 0.65.
     for seq in 0..30u32 {

@@ -1,7 +1,7 @@
 //! The endpoint's side of relay-judged quality: samples out on the timer, orders in, answers
 //! and capabilities out as events.
 
-use super::support::{endpoint, join, pump, TestClient, MS};
+use super::support::{endpoint, join_all, pump, TestClient, MS};
 use crate::Endpoint;
 use std::time::{Duration, Instant};
 use switchyard_proto::codec::{CodecId, MediaType};
@@ -40,11 +40,7 @@ fn media(media_type: MediaType, seq: u32, quality: Option<QualityReport>) -> Vec
 /// Joins `clients` to their rooms on a one-shard endpoint, in order (serials 0, 1, ...).
 fn joined(t0: Instant, clients: &mut [&mut TestClient]) -> Endpoint {
     let mut ep = endpoint(0, 1, t0, |_| {});
-    for client in clients.iter_mut() {
-        let offer = client.offer(2, false);
-        join(&mut ep, client, offer, t0);
-    }
-    pump(&mut ep, clients, t0);
+    join_all(&mut ep, clients, t0);
     ep
 }
 

@@ -261,3 +261,13 @@ pub fn join(
 }
 
 pub const MS: Duration = Duration::from_millis(1);
+
+/// Joins every client, in order, to the room its SNI names on `endpoint` (participant
+/// serials 0, 1, ...), then pumps them all once more so the RoomUpdates arrive.
+pub fn join_all(endpoint: &mut Endpoint, clients: &mut [&mut TestClient], now: Instant) {
+    for client in clients.iter_mut() {
+        let offer = client.offer(2, false);
+        join(endpoint, client, offer, now);
+    }
+    pump(endpoint, clients, now);
+}
