@@ -9,8 +9,8 @@
 //! feature                 penalty
 //! keyframe regularity     reg = 1/(1+CoV) of the last 50 keyframe gaps (>= 3): (1-reg) x 0.35
 //!                         fewer gaps: no keyframe packet after 120 packets 0.50, else 0.10
-//! I/P ratio (packets)     no P packet (after 30 packets): 0.60; no I packet: 0.10
-//!                         else P/I >= 29 scores 1, <= 5 scores 0, linear between: (1-s) x 0.30
+//! I/P ratio (frames)      no P packet (after 30 packets): 0.60; no I packet: 0.10
+//!                         else P/I frames >= 29 scores 1, <= 5 scores 0, linear: (1-s) x 0.30
 //! BWE responsiveness      (1 - responsive/judged) x 0.40; nothing judged yet: 0.15
 //! ```
 //!
@@ -25,7 +25,12 @@
 //! - Keyframe gaps are between keyframe *frames*: a KeyFrame packet less than 10 ms after the
 //!   previous KeyFrame packet belongs to the same keyframe. The reference takes a gap per
 //!   packet, and a real keyframe spans dozens of packets, whose sub-millisecond gaps would
-//!   make any real GOP look irregular. The I/P ratio still counts packets, as the reference.
+//!   make any real GOP look irregular.
+//! - The I/P ratio counts frames the same way (a delta packet less than 10 ms after the
+//!   previous delta packet is the same frame). The reference counts packets, and a keyframe
+//!   is many times a delta frame's size: a real 30 fps stream with a 2 s GOP has 59 delta
+//!   frames per keyframe but only 5 to 10 delta packets per keyframe packet, which the
+//!   reference would score as 0.4 to 0.6, among the abusers.
 //! - Rates count payload bytes only (the reference adds the 16 B header), and a drop after an
 //!   interval in which the sender sent nothing is not judged (the reference counts it
 //!   unresponsive: a sender at zero cannot lower its rate).
@@ -52,6 +57,9 @@ const RATE_DROP: f64 = 0.10;
 pub struct VideoScorer {
     packets: u64,
     keyframe_packets: u64,
+    keyframe_frames: u64,
+    delta_frames: u64,
+    last_delta_packet: Option<Instant>,
     last_keyframe_packet: Option<Instant>,
     last_keyframe_start: Option<Instant>,
     keyframe_gaps: Samples<KEYFRAME_GAPS>,
@@ -74,6 +82,9 @@ impl VideoScorer {
         Self {
             packets: 0,
             keyframe_packets: 0,
+            keyframe_frames: 0,
+            delta_frames: 0,
+            last_delta_packet: None,
             last_keyframe_packet: None,
             last_keyframe_start: None,
             keyframe_gaps: Samples::new(),
@@ -91,15 +102,19 @@ impl VideoScorer {
         self.packets += 1;
         self.interval_start.get_or_insert(now);
         self.interval_bytes = self.interval_bytes.saturating_add(payload_len as u64);
+        let same_frame = |last: Option<Instant>| {
+            last.is_some_and(|last| now.saturating_duration_since(last) < SAME_KEYFRAME_WITHIN)
+        };
         if !keyframe {
+            if !same_frame(self.last_delta_packet.replace(now)) {
+                self.delta_frames += 1;
+            }
             return;
         }
         self.keyframe_packets += 1;
-        let continues = self
-            .last_keyframe_packet
-            .replace(now)
-            .is_some_and(|last| now.saturating_duration_since(last) < SAME_KEYFRAME_WITHIN);
+        let continues = same_frame(self.last_keyframe_packet.replace(now));
         if !continues {
+            self.keyframe_frames += 1;
             if let Some(last) = self.last_keyframe_start.replace(now) {
                 self.keyframe_gaps
                     .push(now.saturating_duration_since(last).as_secs_f64());
@@ -138,7 +153,6 @@ impl VideoScorer {
         if self.packets < MIN_PACKETS {
             return None;
         }
-        let delta_packets = self.packets - self.keyframe_packets;
         let mut score = 1.0;
         match self.keyframe_gaps.cov(KEYFRAME_MIN_GAPS) {
             Some(cov) => score -= (1.0 - 1.0 / (1.0 + cov)) * 0.35,
@@ -147,12 +161,12 @@ impl VideoScorer {
             }
             None => score -= 0.10,
         }
-        if delta_packets == 0 && self.packets > ALL_KEYFRAME_AFTER_PACKETS {
+        if self.delta_frames == 0 && self.packets > ALL_KEYFRAME_AFTER_PACKETS {
             score -= 0.60;
-        } else if self.keyframe_packets == 0 {
+        } else if self.keyframe_frames == 0 {
             score -= 0.10;
         } else {
-            let p_per_i = delta_packets as f64 / self.keyframe_packets as f64;
+            let p_per_i = self.delta_frames as f64 / self.keyframe_frames as f64;
             let ip_score = ((p_per_i - 5.0) / (29.0 - 5.0)).clamp(0.0, 1.0);
             score -= (1.0 - ip_score) * 0.30;
         }
@@ -259,9 +273,9 @@ mod tests {
         );
     }
 
-    // 2124 P packets over 144 I packets: P/I = 14.75, so the I/P feature costs
-    // (1 - 9.75/24) x 0.30, however regular the GOP.
-    const GOP_IP_PENALTY: f64 = (1.0 - 9.75 / 24.0) * 0.30;
+    // 354 delta frames over 6 keyframes: P/I = 59 frames, so the I/P feature costs nothing
+    // (by packets, 2124 over 144, P/I = 14.75, it would cost (1 - 9.75/24) x 0.30).
+    const GOP_IP_PENALTY: f64 = 0.0;
 
     #[test]
     fn scores_from_thirty_packets() {
@@ -287,13 +301,15 @@ mod tests {
 
     #[test]
     fn regular_gop_on_a_steady_network_pays_for_no_judged_sample() {
-        // No drop over 30 %, nothing judged: 0.15. 0.671875 is Suspect by the reference
-        // mapping, Legitimate by the PRD's.
+        // No drop over 30 %, nothing judged: 0.15. 0.85 is Legitimate by both mappings.
         let mut events = gop(12, |_| 1000);
         events.extend(bandwidth((1..=12).map(|s| (s, 4000))));
         let scorer = play(events);
         assert_score(&scorer, 1.0 - GOP_IP_PENALTY - 0.15);
-        assert_eq!(verdicts(&scorer), (Verdict::Suspect, Verdict::Legitimate));
+        assert_eq!(
+            verdicts(&scorer),
+            (Verdict::Legitimate, Verdict::Legitimate)
+        );
     }
 
     #[test]
@@ -380,17 +396,27 @@ mod tests {
 
     #[test]
     fn ip_ratio_scores_linearly_from_5_to_29_p_per_i() {
-        // One keyframe (packets 1 ms apart, too few gaps: 0.10), nothing judged (0.15).
+        // `keys` one-packet keyframes 20 ms apart, then `deltas` one-packet delta frames.
+        // Nothing judged (0.15); under 3 keyframe gaps 0.10, more are perfectly regular (0).
         let stream = |keys: u64, deltas: u64| {
-            let mut events: Vec<_> = (0..keys).map(|i| key(ms(i))).collect();
-            events.extend((0..deltas).map(|i| delta(ms(100 + 33 * i))));
+            let mut events: Vec<_> = (0..keys).map(|i| key(ms(20 * i))).collect();
+            events.extend((0..deltas).map(|i| delta(ms(300 + 33 * i))));
             play(events)
         };
         assert_score(&stream(1, 29), 0.75);
         assert_score(&stream(1, 40), 0.75);
         assert_score(&stream(2, 34), 0.75 - 0.5 * 0.30);
-        assert_score(&stream(5, 25), 0.75 - 0.30);
-        assert_score(&stream(10, 30), 0.75 - 0.30);
+        assert_score(&stream(5, 25), 0.85 - 0.30);
+        assert_score(&stream(10, 30), 0.85 - 0.30);
+        // Packets of one frame (under 10 ms apart) are one frame: 29 frames of 3 packets
+        // against one keyframe of 30 packets is P/I = 29.
+        let mut events: Vec<_> = (0..30)
+            .map(|i| key(Duration::from_micros(100 * i)))
+            .collect();
+        for f in 0..29u64 {
+            events.extend((0..3).map(|p| delta(ms(300 + 33 * f + p))));
+        }
+        assert_score(&play(events), 0.75);
     }
 
     /// One delta-only interval a second: nine 10 000 B packets and one that brings the
