@@ -65,6 +65,8 @@ pub struct ParticipantPlan {
     pub impair_after: Option<Duration>,
     /// How it answers the relay's upgrade proposals.
     pub upgrade_answer: UpgradeAnswer,
+    /// Connect with participant N's identity instead of its own (a client coming back).
+    pub identity_of: Option<u32>,
 }
 
 impl ParticipantPlan {
@@ -233,7 +235,7 @@ impl Participant {
         local: SocketAddr,
         progress: Arc<Progress>,
     ) -> Result<Self, String> {
-        let identity = identity_of(config.seed, index);
+        let identity = identity_of(config.seed, plan.identity_of.unwrap_or(index));
         let mut result = ParticipantResult::new(index, config.participants, identity.fingerprint());
         result.late = plan.late;
         result.impaired = plan.impaired();

@@ -157,6 +157,7 @@ impl RunConfig {
             rebind_after: None,
             impair_after: None,
             upgrade_answer: UpgradeAnswer::Accept,
+            identity_of: None,
         };
         if slot >= self.on_time() {
             plan.late = true;

@@ -2,6 +2,7 @@
 //! fields of the snapshot belong to the judge; the control-plane thread fills them in.
 
 use crate::judge::JudgeStats;
+use crate::warden::WardenStats;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use switchyard_proto::control::{ShardCounters, ShardEvent, ShardId};
@@ -27,6 +28,10 @@ pub struct RelaySnapshot {
     pub quality: JudgeStats,
     /// Quality orders the full ring to their shard refused (or that named no shard).
     pub quality_orders_dropped: u64,
+    /// Tier G's block list (filled in by the control-plane thread).
+    pub bans: WardenStats,
+    /// Ban directives a full ring refused (one per shard that missed it).
+    pub ban_directives_dropped: u64,
 }
 
 impl RelaySnapshot {
@@ -107,7 +112,8 @@ impl Aggregator {
             }
             ShardEvent::Quality { .. }
             | ShardEvent::UpgradeAnswer { .. }
-            | ShardEvent::Capability { .. } => {}
+            | ShardEvent::Capability { .. }
+            | ShardEvent::Violation { .. } => {}
         }
     }
 

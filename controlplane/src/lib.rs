@@ -9,14 +9,19 @@
 //! - [`aggregator`]: the sans-IO aggregator: events in, a relay-wide [`aggregator::RelaySnapshot`] out.
 //! - [`judge`]: the sans-IO quality judge: membership and quality events in, quality orders
 //!   (directives, upgrade proposals and confirmations) out for the shard that owns the room.
-//! - [`thread`]: the thread that owns the rings, the aggregator and the judge, and its handle.
+//! - [`warden`]: the sans-IO block list (Tier G): conformance hang-ups in, cool-downs and
+//!   blocks out for every shard.
+//! - [`thread`]: the thread that owns the rings, the aggregator, the judge and the warden, and
+//!   its handle.
 
 pub mod aggregator;
 pub mod judge;
 pub mod ring;
 pub mod thread;
+pub mod warden;
 
 pub use aggregator::{Aggregator, RelaySnapshot, RoomView};
 pub use judge::{Judge, JudgeConfig, JudgeStats, RoomPolicy};
 pub use ring::{ring, RingReceiver, RingSender};
 pub use thread::{ControlPlane, ControlPlaneHandle, ShardLink};
+pub use warden::{Warden, WardenStats};

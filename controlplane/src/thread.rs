@@ -1,18 +1,21 @@
-//! The control-plane thread: drains every shard's event ring into the [`Aggregator`] and the
-//! [`Judge`], routes the judge's quality orders to the shard that owns each room, publishes the
-//! snapshot, and sends directives back on request.
+//! The control-plane thread: drains every shard's event ring into the [`Aggregator`], the
+//! [`Judge`] and the [`Warden`], routes the judge's quality orders to the shard that owns each
+//! room and the warden's bans to every shard, publishes the snapshot, and sends directives
+//! back on request.
 //!
 //! It waits on the rings with a timeout (crossbeam `Select`): at most 200 ms, less when
-//! the judge has a timer due sooner. It reads the clock once per loop turn, after the wait,
-//! and gives the judge that instant for everything the turn does.
+//! the judge or the warden has a timer due sooner. It reads the clock once per loop turn,
+//! after the wait, and gives both that instant for everything the turn does.
 
 use crate::aggregator::{Aggregator, RelaySnapshot};
 use crate::judge::{Judge, JudgeConfig};
 use crate::ring::{RingReceiver, RingSender};
+use crate::warden::Warden;
 use crossbeam_channel::{Receiver, Select, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use switchyard_proto::bans::BanPolicy;
 use switchyard_proto::control::{Directive, QualityOrder, ShardEvent};
 
 /// Longest wait for a ring or a command.
@@ -44,14 +47,23 @@ pub struct ControlPlaneHandle {
 }
 
 impl ControlPlane {
-    /// Starts the thread, with one link per shard (in shard order) and the judge's settings.
-    pub fn spawn(links: Vec<ShardLink>, judge: JudgeConfig) -> std::io::Result<ControlPlaneHandle> {
+    /// Starts the thread, with one link per shard (in shard order), the judge's settings and
+    /// the conformance cool-down and block times.
+    pub fn spawn(
+        links: Vec<ShardLink>,
+        judge: JudgeConfig,
+        bans: BanPolicy,
+    ) -> std::io::Result<ControlPlaneHandle> {
         let (commands, command_rx) = crossbeam_channel::bounded(64);
         let snapshot = Arc::new(Mutex::new(RelaySnapshot::default()));
         let published = Arc::clone(&snapshot);
+        let deciders = Deciders {
+            judge: Judge::new(judge),
+            warden: Warden::new(bans),
+        };
         let thread = std::thread::Builder::new()
             .name("switchyard-control".into())
-            .spawn(move || run(links, Judge::new(judge), command_rx, published))?;
+            .spawn(move || run(links, deciders, command_rx, published))?;
         Ok(ControlPlaneHandle {
             commands,
             snapshot,
@@ -61,14 +73,31 @@ impl ControlPlane {
     }
 }
 
+/// The sans-IO engines that turn events into directives.
+struct Deciders {
+    judge: Judge,
+    warden: Warden,
+}
+
+/// Directives the rings refused.
+#[derive(Default)]
+struct Dropped {
+    orders: u64,
+    bans: u64,
+}
+
 fn run(
     mut links: Vec<ShardLink>,
-    mut judge: Judge,
+    deciders: Deciders,
     commands: Receiver<Command>,
     published: Arc<Mutex<RelaySnapshot>>,
 ) {
+    let Deciders {
+        mut judge,
+        mut warden,
+    } = deciders;
     let mut aggregator = Aggregator::new(links.len());
-    let mut orders_dropped = 0u64;
+    let mut dropped = Dropped::default();
     let mut wait = MAX_WAIT;
     loop {
         let mut select = Select::new();
@@ -83,6 +112,7 @@ fn run(
         for link in &links {
             while let Ok(Some(event)) = link.events.try_pop() {
                 judge.handle_event(now, &event);
+                warden.handle_event(now, &event);
                 aggregator.handle(event);
                 changed = true;
             }
@@ -91,9 +121,20 @@ fn run(
             judge.handle_timeout(now);
             changed = true;
         }
+        if warden.poll_timeout().is_some_and(|t| t <= now) {
+            warden.handle_timeout(now);
+            changed = true;
+        }
         while let Some(order) = judge.poll_order() {
             if !route(&mut links, order) {
-                orders_dropped += 1;
+                dropped.orders += 1;
+            }
+        }
+        while let Some(ban) = warden.poll_ban() {
+            for link in &mut links {
+                if !link.directives.push(Directive::Ban(Box::new(ban.clone()))) {
+                    dropped.bans += 1;
+                }
             }
         }
         if ready == Ok(command_index) {
@@ -104,18 +145,20 @@ fn run(
                     }
                 }
                 Ok(Command::Stop) | Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    publish(&published, &aggregator, &judge, orders_dropped);
+                    publish(&published, &aggregator, (&judge, &warden, now), &dropped);
                     return;
                 }
                 Err(crossbeam_channel::TryRecvError::Empty) => {}
             }
         }
         if changed {
-            publish(&published, &aggregator, &judge, orders_dropped);
+            publish(&published, &aggregator, (&judge, &warden, now), &dropped);
         }
-        wait = judge
-            .poll_timeout()
-            .map_or(MAX_WAIT, |t| t.saturating_duration_since(now).min(MAX_WAIT));
+        let next = match (judge.poll_timeout(), warden.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        wait = next.map_or(MAX_WAIT, |t| t.saturating_duration_since(now).min(MAX_WAIT));
     }
 }
 
@@ -134,12 +177,14 @@ fn route(links: &mut [ShardLink], order: QualityOrder) -> bool {
 fn publish(
     published: &Mutex<RelaySnapshot>,
     aggregator: &Aggregator,
-    judge: &Judge,
-    orders_dropped: u64,
+    (judge, warden, now): (&Judge, &Warden, Instant),
+    dropped: &Dropped,
 ) {
     let mut snapshot = aggregator.snapshot().clone();
     snapshot.quality = judge.stats();
-    snapshot.quality_orders_dropped = orders_dropped;
+    snapshot.quality_orders_dropped = dropped.orders;
+    snapshot.bans = warden.stats(now);
+    snapshot.ban_directives_dropped = dropped.bans;
     *published.lock().unwrap_or_else(PoisonError::into_inner) = snapshot;
 }
 
@@ -187,10 +232,13 @@ impl Drop for ControlPlaneHandle {
 mod tests {
     use super::*;
     use crate::ring::ring;
+    use crate::warden::WardenStats;
+    use switchyard_proto::control::BanKind;
     use switchyard_proto::control::{
         DirectiveReason, ParticipantId, QualitySample, QualitySignal, ReportFigures, ShardCounters,
         ShardId,
     };
+    use switchyard_proto::signal::ViolationCode;
     use switchyard_proto::Tier;
 
     #[test]
@@ -203,6 +251,7 @@ mod tests {
                 directives: dir_tx,
             }],
             JudgeConfig::default(),
+            BanPolicy::default(),
         )
         .unwrap();
         let generation = handle.request_counters();
@@ -249,6 +298,7 @@ mod tests {
                 },
             ],
             JudgeConfig::default(),
+            BanPolicy::default(),
         )
         .unwrap();
         let shard = ShardId(1);
@@ -302,6 +352,55 @@ mod tests {
         }
         assert_eq!(directives, 2);
         assert_eq!(handle.snapshot().quality_orders_dropped, 0);
+        handle.stop();
+    }
+
+    #[test]
+    fn a_violation_on_one_shard_becomes_a_ban_on_every_shard() {
+        let (mut ev_tx, ev_rx) = ring(8);
+        let (dir_tx, dir_rx) = ring(8);
+        let (_idle_producer, idle_events) = ring::<ShardEvent>(1);
+        let (idle_tx, idle_rx) = ring(8);
+        let mut handle = ControlPlane::spawn(
+            vec![
+                ShardLink {
+                    events: ev_rx,
+                    directives: dir_tx,
+                },
+                ShardLink {
+                    events: idle_events,
+                    directives: idle_tx,
+                },
+            ],
+            JudgeConfig::default(),
+            BanPolicy::default(),
+        )
+        .unwrap();
+        assert!(ev_tx.push(ShardEvent::Violation {
+            participant: ParticipantId::new(ShardId(0), 3),
+            fingerprint: "abusive".into(),
+            code: ViolationCode::Bitrate,
+        }));
+        for rx in [&dir_rx, &idle_rx] {
+            let got = rx.pop_timeout(Duration::from_secs(5)).unwrap();
+            let Some(Directive::Ban(ban)) = got else {
+                panic!("a ban, not {got:?}");
+            };
+            assert_eq!(
+                (ban.fingerprint.as_str(), ban.code, ban.kind),
+                ("abusive", ViolationCode::Bitrate, BanKind::Cooldown)
+            );
+        }
+        let mut stats = WardenStats::default();
+        for _ in 0..500 {
+            stats = handle.snapshot().bans;
+            if stats.cooling_down == 1 {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        assert_eq!((stats.violations, stats.cooling_down), (1, 1));
+        assert_eq!(handle.snapshot().ban_directives_dropped, 0);
         handle.stop();
     }
 }

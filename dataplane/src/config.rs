@@ -7,8 +7,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use switchyard_controlplane::judge::JudgeConfig;
+use switchyard_engine::conformance::verdict::VerdictConfig;
 use switchyard_engine::conformance::{ConformanceConfig, Mode};
 use switchyard_engine::endpoint::VideoSettings;
+use switchyard_proto::bans::BanPolicy;
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -55,8 +57,9 @@ impl From<TierMode> for Mode {
 }
 
 /// The `[conformance]` table: one mode per tier (reference section 5), observe-only by
-/// default, as the PRD's rollout begins.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+/// default, as the PRD's rollout begins; Tier F's verdict rule and Tier G's cool-down and
+/// block times.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConformanceModes {
     /// A: bitrate ceiling per 1 s.
@@ -69,6 +72,43 @@ pub struct ConformanceModes {
     pub payload_size: TierMode,
     /// E: token bucket.
     pub rate_cap: TierMode,
+    /// F: the audio and video scorers' verdicts (enforce: Suspect is throttled, Abusive hung
+    /// up).
+    pub scorers: TierMode,
+    /// F: a score under `suspect_below` for `suspect_after_secs` is Suspect; under
+    /// `abusive_below` for `abusive_after_secs`, Abusive.
+    pub suspect_below: f64,
+    pub suspect_after_secs: f64,
+    pub abusive_below: f64,
+    pub abusive_after_secs: f64,
+    /// G: an identity hung up is refused this long (the PRD's 1 h)...
+    pub cooldown_secs: u64,
+    /// ...and this long if it is hung up again during its cool-down (24 h).
+    pub block_secs: u64,
+    /// G: identities held in the block list at most.
+    pub max_bans: usize,
+}
+
+impl Default for ConformanceModes {
+    fn default() -> Self {
+        let verdict = VerdictConfig::default();
+        let bans = BanPolicy::default();
+        Self {
+            bitrate: TierMode::default(),
+            packet_rate: TierMode::default(),
+            timestamp_drift: TierMode::default(),
+            payload_size: TierMode::default(),
+            rate_cap: TierMode::default(),
+            scorers: TierMode::default(),
+            suspect_below: verdict.suspect_below,
+            suspect_after_secs: verdict.suspect_sustain.as_secs_f64(),
+            abusive_below: verdict.abusive_below,
+            abusive_after_secs: verdict.abusive_sustain.as_secs_f64(),
+            cooldown_secs: bans.cooldown.as_secs(),
+            block_secs: bans.block.as_secs(),
+            max_bans: bans.capacity,
+        }
+    }
 }
 
 impl ConformanceModes {
@@ -81,7 +121,42 @@ impl ConformanceModes {
                 self.payload_size.into(),
                 self.rate_cap.into(),
             ],
+            scorers: self.scorers.into(),
+            verdict: VerdictConfig {
+                suspect_below: self.suspect_below,
+                suspect_sustain: Duration::from_secs_f64(self.suspect_after_secs),
+                abusive_below: self.abusive_below,
+                abusive_sustain: Duration::from_secs_f64(self.abusive_after_secs),
+            },
+            bans: BanPolicy {
+                cooldown: Duration::from_secs(self.cooldown_secs),
+                block: Duration::from_secs(self.block_secs),
+                capacity: self.max_bans,
+            },
         }
+    }
+
+    /// Scores are in [0, 1] and times are finite and not negative.
+    fn validate(&self) -> Result<(), String> {
+        for (key, v) in [
+            ("suspect_below", self.suspect_below),
+            ("abusive_below", self.abusive_below),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("[conformance] {key} must be within 0..=1, not {v}"));
+            }
+        }
+        for (key, v) in [
+            ("suspect_after_secs", self.suspect_after_secs),
+            ("abusive_after_secs", self.abusive_after_secs),
+        ] {
+            if !(v.is_finite() && (0.0..=1e9).contains(&v)) {
+                return Err(format!(
+                    "[conformance] {key} must be 0 or more seconds, not {v}"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -255,6 +330,7 @@ impl Config {
                 "video.pli_per_participant_per_second must be positive and layer_mid_kbps below layer_high_kbps".into(),
             ));
         }
+        self.conformance.validate().map_err(ConfigError::Invalid)?;
         let q = &self.quality;
         if q.baseline > q.ceiling {
             return Err(ConfigError::Invalid(
@@ -394,6 +470,51 @@ mod tests {
         assert!(
             Config::from_toml("[conformance]\nbitrate = \"block\"\n", Path::new("r.toml")).is_err()
         );
+    }
+
+    #[test]
+    fn conformance_verdict_and_ban_keys_reach_the_endpoints_and_bad_values_are_refused() {
+        let c = Config::from_toml(
+            "[conformance]\nscorers = \"enforce\"\nsuspect_below = 0.5\nsuspect_after_secs = 20\n\
+             abusive_below = 0.2\nabusive_after_secs = 90.5\ncooldown_secs = 600\n\
+             block_secs = 7200\nmax_bans = 10\n",
+            Path::new("relay.toml"),
+        )
+        .unwrap();
+        let conformance = c.relay_options().conformance;
+        assert_eq!(conformance.scorers, Mode::Enforce);
+        assert_eq!(
+            conformance.verdict,
+            VerdictConfig {
+                suspect_below: 0.5,
+                suspect_sustain: Duration::from_secs(20),
+                abusive_below: 0.2,
+                abusive_sustain: Duration::from_secs_f64(90.5),
+            }
+        );
+        assert_eq!(
+            conformance.bans,
+            BanPolicy {
+                cooldown: Duration::from_secs(600),
+                block: Duration::from_secs(7_200),
+                capacity: 10,
+            }
+        );
+        let defaults = Config::default().relay_options().conformance;
+        assert_eq!(defaults.verdict, VerdictConfig::SWITCHYARD);
+        assert_eq!(defaults.bans.cooldown, Duration::from_secs(3_600));
+        assert_eq!(defaults.bans.block, Duration::from_secs(86_400));
+        for bad in [
+            "suspect_below = 1.5",
+            "abusive_below = -0.1",
+            "suspect_after_secs = -1",
+            "abusive_after_secs = nan",
+        ] {
+            let err = Config::from_toml(&format!("[conformance]\n{bad}\n"), Path::new("r.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("[conformance]"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -188,8 +188,8 @@ pub fn start(options: RelayOptions) -> Result<RelayHandle, StartError> {
         shard_rings.push((ev_tx, dir_rx));
     }
     let (mut to_peers, mut from_peers) = peer_mesh(n);
-    let control =
-        ControlPlane::spawn(links, options.quality.clone()).map_err(StartError::ControlPlane)?;
+    let control = ControlPlane::spawn(links, options.quality.clone(), options.conformance.bans)
+        .map_err(StartError::ControlPlane)?;
 
     let (ready_tx, ready_rx) = mpsc::channel::<Result<u16, (u16, String)>>();
     let mut executors = Vec::with_capacity(n);

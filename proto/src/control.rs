@@ -6,7 +6,9 @@ use crate::datagram::DropReason;
 use crate::framing::FrameError;
 use crate::media::QualityReport;
 use crate::quality::Tier;
+use crate::signal::ViolationCode;
 use serde::Serialize;
+use std::time::Instant;
 
 /// Conformance tiers with a per-packet check (A-E).
 pub const CONFORMANCE_TIERS: usize = 5;
@@ -94,6 +96,14 @@ pub enum ShardEvent {
         participant: ParticipantId,
         max: Tier,
     },
+    /// Tier G: the shard hung up a participant for a conformance violation (typed Hangup
+    /// PolicyViolation with `code`). The control plane decides the identity's cool-down or
+    /// block.
+    Violation {
+        participant: ParticipantId,
+        fingerprint: String,
+        code: ViolationCode,
+    },
 }
 
 /// One participant's connection over one sample interval, as the relay sees it.
@@ -153,6 +163,26 @@ pub enum Directive {
     ReportCounters { generation: u64 },
     /// Quality signals for participants of one room (the shard that owns the room).
     Quality(Box<QualityOrder>),
+    /// Tier G: refuse this identity's joins until `ban.until` (every shard).
+    Ban(Box<Ban>),
+}
+
+/// An identity the relay refuses for a while, after a conformance hang-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ban {
+    pub fingerprint: String,
+    pub code: ViolationCode,
+    pub kind: BanKind,
+    pub until: Instant,
+}
+
+/// How long, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum BanKind {
+    /// The first hang-up: the identity waits out the cool-down.
+    Cooldown,
+    /// Hung up again during its cool-down: blocked for the (longer) block time.
+    Blocked,
 }
 
 /// One decision of the quality judge for one room: at most one signal per participant.
@@ -299,6 +329,16 @@ pub struct ShardCounters {
     /// Tier F: senders whose sustained verdict is Suspect / Abusive now (gauges).
     pub conformance_suspect: u64,
     pub conformance_abusive: u64,
+    /// Tier G: participants hung up with PolicyViolation, per `ViolationCode::ALL` index.
+    pub conformance_hangups: [u64; ViolationCode::ALL.len()],
+    /// Tier G: packets of Suspect senders dropped by their tighter rate cap.
+    pub conformance_throttled: u64,
+    /// Tier G: joins refused (typed Hangup) because the identity is cooling down or blocked.
+    pub joins_refused_banned: u64,
+    /// Tier G: identities this shard refuses now (gauge).
+    pub bans_held: u64,
+    /// Tier G: bans not held because the shard's list was full (the soonest to expire went).
+    pub bans_evicted: u64,
     pub rooms: u64,
     pub participants: u64,
 }
@@ -375,6 +415,11 @@ impl ShardCounters {
             conformance_scores,
             conformance_suspect,
             conformance_abusive,
+            conformance_hangups,
+            conformance_throttled,
+            joins_refused_banned,
+            bans_held,
+            bans_evicted,
             rooms,
             participants,
         } = other;
@@ -432,6 +477,17 @@ impl ShardCounters {
         self.conformance_unmetered += conformance_unmetered;
         self.conformance_suspect += conformance_suspect;
         self.conformance_abusive += conformance_abusive;
+        for (a, b) in self
+            .conformance_hangups
+            .iter_mut()
+            .zip(conformance_hangups.iter())
+        {
+            *a += b;
+        }
+        self.conformance_throttled += conformance_throttled;
+        self.joins_refused_banned += joins_refused_banned;
+        self.bans_held += bans_held;
+        self.bans_evicted += bans_evicted;
         for (a, b) in self
             .conformance_scores
             .iter_mut()

@@ -13,9 +13,11 @@
 //! - [`quality`]: the six quality tiers and the profile each names.
 //! - [`framing`]: one signal message per bidirectional stream, `u32` BE length + JSON, 1 MiB cap.
 //! - [`control`]: the values shards and the control plane exchange through their rings.
+//! - [`bans`]: Tier G's table of identities refused after a conformance hang-up.
 #![forbid(unsafe_code)]
 #![deny(clippy::indexing_slicing)]
 
+pub mod bans;
 pub mod codec;
 pub mod compact;
 pub mod control;

@@ -103,6 +103,23 @@ pub enum ViolationCode {
     Entropy,
 }
 
+impl ViolationCode {
+    /// Every code, in tier order (A-E, then F).
+    pub const ALL: [Self; 6] = [
+        Self::Bitrate,
+        Self::PacketRate,
+        Self::TimestampDrift,
+        Self::PayloadSize,
+        Self::RateCap,
+        Self::Entropy,
+    ];
+
+    /// Position in [`Self::ALL`] (for per-code counters).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// Why a call or a participant is hung up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HangupReason {

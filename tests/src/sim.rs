@@ -15,9 +15,10 @@
 //!   relay sends to an address that no longer maps to anyone is lost.
 //! - Trace: every packet is recorded when sent (with the media datagrams it carries) and when
 //!   it arrives, so a test can account for every datagram exactly ([`crate::accounting`]).
-//! - Control plane: the relay's quality [`Judge`] runs in the same virtual time. Every event an
-//!   endpoint emits reaches it, and each order it makes is delivered at once to the endpoint
-//!   of the participants it names, as the directive rings would.
+//! - Control plane: the relay's quality [`Judge`] and block list ([`Warden`]) run in the same
+//!   virtual time. Every event an endpoint emits reaches both; each quality order is delivered
+//!   at once to the endpoint of the participants it names, and each ban to every endpoint, as
+//!   the directive rings would.
 //! - Impairment onset: a participant whose plan has `impair_after` gets a clean path until
 //!   that long after it joined.
 
@@ -32,10 +33,11 @@ use switchyard_bench::impair::{DelayLine, Fate, Link, LinkStats};
 use switchyard_bench::participant::{Participant, ParticipantPlan, ParticipantResult, Progress};
 use switchyard_bench::run::RunConfig;
 use switchyard_controlplane::judge::{Judge, JudgeConfig, JudgeStats};
+use switchyard_controlplane::warden::{Warden, WardenStats};
 use switchyard_engine::conformance::ConformanceConfig;
 use switchyard_engine::steering::{reuseport_program, socket_for, BpfInsn};
 use switchyard_engine::{Endpoint, Handoff, Transmits};
-use switchyard_proto::control::{Directive, QualityOrder, ShardCounters, ShardEvent, ShardId};
+use switchyard_proto::control::{Ban, Directive, QualityOrder, ShardCounters, ShardEvent, ShardId};
 use switchyard_testclock::VirtualClock;
 
 /// The relay's address in every simulation.
@@ -119,6 +121,9 @@ pub struct Outcome {
     /// Every order the quality judge made, when it made it.
     pub orders: Vec<(Instant, QualityOrder)>,
     pub judge: JudgeStats,
+    /// Every ban the block list sent the shards, when it sent it.
+    pub bans: Vec<(Instant, Ban)>,
+    pub warden: WardenStats,
     /// The simulation's start.
     pub epoch: Instant,
 }
@@ -143,6 +148,8 @@ pub struct Sim {
     events: Vec<(ShardId, Instant, ShardEvent)>,
     judge: Judge,
     orders: Vec<(Instant, QualityOrder)>,
+    warden: Warden,
+    bans: Vec<(Instant, Ban)>,
     trace: Vec<Trace>,
     unroutable: u64,
     rebound_at: Vec<Option<Instant>>,
@@ -261,6 +268,8 @@ impl Sim {
             events: Vec::new(),
             judge: Judge::new(judge),
             orders: Vec::new(),
+            warden: Warden::new(conformance.bans),
+            bans: Vec::new(),
             trace: Vec::new(),
             unroutable: 0,
             rebound_at,
@@ -328,6 +337,8 @@ impl Sim {
             rebound_at: self.rebound_at,
             judge: self.judge.stats(),
             orders: self.orders,
+            warden: self.warden.stats(now),
+            bans: self.bans,
             epoch: self.epoch,
         }
     }
@@ -343,6 +354,9 @@ impl Sim {
             }
         }
         if let Some(at) = self.judge.poll_timeout() {
+            earliest(at);
+        }
+        if let Some(at) = self.warden.poll_timeout() {
             earliest(at);
         }
         for h in &self.hosts {
@@ -370,6 +384,9 @@ impl Sim {
         }
         if self.judge.poll_timeout().is_some_and(|at| at <= now) {
             self.judge.handle_timeout(now);
+        }
+        if self.warden.poll_timeout().is_some_and(|at| at <= now) {
+            self.warden.handle_timeout(now);
         }
         for h in &mut self.hosts {
             if let Some(p) = &mut h.participant {
@@ -476,8 +493,16 @@ impl Sim {
             while let Some(ev) = e.poll_event() {
                 let shard = ShardId(u16::try_from(shard).unwrap_or(u16::MAX));
                 self.judge.handle_event(now, &ev);
+                self.warden.handle_event(now, &ev);
                 self.events.push((shard, now, ev));
             }
+        }
+        while let Some(ban) = self.warden.poll_ban() {
+            moved += 1;
+            for e in &mut self.endpoints {
+                e.handle_directive(now, Directive::Ban(Box::new(ban.clone())));
+            }
+            self.bans.push((now, ban));
         }
         while let Some(order) = self.judge.poll_order() {
             moved += 1;

@@ -1,8 +1,9 @@
-//! Conformance Tiers A-E against legitimate senders, in memory: every profile the load
-//! generator has (speech with silences and trailers, synthetic video, simulcast, a real H.264
-//! file), over clean and impaired paths, through a 2-shard relay's endpoints with every tier
-//! enforcing. A legitimate sender must never trip a tier: every counter stays 0 and every
-//! datagram its path delivered arrives.
+//! Conformance against legitimate and abusive senders, in memory: every legitimate profile the
+//! load generator has (speech with silences and trailers, synthetic video, simulcast, a real
+//! H.264 file), over clean and impaired paths, through a 2-shard relay's endpoints with every
+//! tier enforcing (A-E and the scorers). A legitimate sender must never trip a tier: every
+//! counter stays 0 and every datagram its path delivered arrives. An abusive one is hung up
+//! (Tier G) and cannot come back through the other shard during its cool-down.
 
 switchyard_testclock::install_virtual_clock!();
 
@@ -12,6 +13,8 @@ use switchyard_bench::impair::Impairment;
 use switchyard_bench::media::Profile;
 use switchyard_bench::run::{PathPlan, RunConfig};
 use switchyard_engine::conformance::{ConformanceConfig, Mode};
+use switchyard_proto::control::{BanKind, ShardEvent, ShardId};
+use switchyard_proto::signal::{HangupReason, ViolationCode};
 use switchyard_tests::sim::{Outcome, RELAY};
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -27,6 +30,8 @@ fn legitimate(profile: Profile, rooms: u32, participants: u32, seed: u64) -> Run
 fn enforcing() -> ConformanceConfig {
     ConformanceConfig {
         modes: [Mode::Enforce; 5],
+        scorers: Mode::Enforce,
+        ..ConformanceConfig::default()
     }
 }
 
@@ -50,6 +55,19 @@ fn assert_clean(outcome: &Outcome, what: &str) {
             "{what}"
         );
     }
+    let mut scores = [0u64; 10];
+    for c in &outcome.counters {
+        for (total, n) in scores.iter_mut().zip(c.conformance_scores) {
+            *total += n;
+        }
+    }
+    // Tier F: every score is 0.7 or more (the default Suspect line is 0.65).
+    assert!(scores.iter().sum::<u64>() > 0, "{what}: scored");
+    assert_eq!(
+        scores[..7].iter().sum::<u64>(),
+        0,
+        "{what}: scores by tenth {scores:?}"
+    );
     let metered: u64 = outcome.counters.iter().map(|c| c.media_datagrams_in).sum();
     assert!(
         metered > 100,
@@ -79,21 +97,15 @@ fn speech_with_silences_and_trailers_never_trips_a_tier_even_over_a_bad_path() {
         ..PathPlan::default()
     };
     let outcome = run(c);
+    // Tier F (in assert_clean): every participant scored once a second, all of them 0.7 and
+    // up, the impaired ones included.
     assert_clean(&outcome, "audio");
-    // Tier F: every participant scored once a second, all of them legitimate (0.7 and up),
-    // the impaired ones included.
-    let mut scores = [0u64; 10];
-    for c in &outcome.counters {
-        for (total, n) in scores.iter_mut().zip(c.conformance_scores) {
-            *total += n;
-        }
-    }
-    assert!(scores.iter().sum::<u64>() >= 9 * 4, "scored: {scores:?}");
-    assert_eq!(
-        scores[..7].iter().sum::<u64>(),
-        0,
-        "scores by tenth: {scores:?}"
-    );
+    let scored: u64 = outcome
+        .counters
+        .iter()
+        .flat_map(|c| c.conformance_scores)
+        .sum();
+    assert!(scored >= 9 * 4, "scored: {scored}");
 }
 
 #[test]
@@ -123,20 +135,48 @@ fn received_from(outcome: &Outcome, receiver: usize, sender: u32) -> usize {
         .count()
 }
 
+/// The shard that owns `room` in a 2-shard relay.
+fn owner(room: &str) -> ShardId {
+    switchyard_engine::steering::owner_of(room, 2)
+}
+
 #[test]
-fn an_enforcing_relay_stops_a_tunnel_and_everyone_else_keeps_every_datagram() {
-    let mut c = legitimate(Profile::Audio, 2, 3, 12);
-    c.tweak = Some(Arc::new(|index, plan| {
+fn a_tunnel_is_hung_up_at_once_refused_through_the_other_shard_and_no_one_else_loses_a_datagram() {
+    let mut c = legitimate(Profile::Audio, 3, 3, 12);
+    let abuser_room = c.room_name(0);
+    // A room on the other shard for the abuser's comeback.
+    let elsewhere = (0..)
+        .map(|i| format!("elsewhere-{i}"))
+        .find(|r| owner(r) != owner(&abuser_room))
+        .unwrap();
+    let comeback_room = elsewhere.clone();
+    c.tweak = Some(Arc::new(move |index, plan| {
         plan.record = true;
-        if index == 0 {
-            plan.profile = Profile::Tunnel;
+        match index {
+            0 => plan.profile = Profile::Tunnel,
+            // The last participant is the abuser coming back, 3 s in, with its identity,
+            // to a room owned by the other shard.
+            8 => {
+                plan.identity_of = Some(0);
+                plan.client.room = comeback_room.clone();
+                plan.join_delay = Duration::from_secs(3);
+                plan.wait_for_all = false;
+                plan.send_media = false;
+            }
+            _ => {}
         }
     }));
     let outcome = run(c);
     let tunnel = &outcome.results[0];
-    assert!(tunnel.sent > 2_000, "the tunnel sent {}", tunnel.sent);
-    // Its 1,184 B payloads fail Tier D from the first packet (and Tier A from the ninth of
-    // every second): not one of its datagrams reaches anyone.
+    // Tier D fails its first 1,184 B payload: dropped, and the sender hung up with the typed
+    // Hangup; not one of its datagrams reached anyone.
+    assert_eq!(
+        tunnel.hangup,
+        Some(HangupReason::PolicyViolation {
+            code: ViolationCode::PayloadSize,
+            reason: "Tier G enforcement: PayloadSize".into(),
+        })
+    );
     for receiver in [1, 2] {
         assert_eq!(
             received_from(&outcome, receiver, 0),
@@ -144,24 +184,52 @@ fn an_enforcing_relay_stops_a_tunnel_and_everyone_else_keeps_every_datagram() {
             "receiver {receiver}"
         );
     }
-    let dropped: u64 = outcome.counters.iter().map(|c| c.conformance_dropped).sum();
+    let shard_of = |s: ShardId| &outcome.counters[s.index()];
+    let home = shard_of(owner(&abuser_room));
     assert_eq!(
-        dropped, tunnel.sent,
-        "every tunnel datagram was dropped, and counted"
+        home.conformance_dropped, 1,
+        "one datagram dropped, then gone"
     );
-    let violations: u64 = outcome
-        .counters
+    assert_eq!(
+        home.conformance_hangups[ViolationCode::PayloadSize.index()],
+        1
+    );
+    let violation_at = outcome
+        .events
         .iter()
-        .map(|c| c.conformance_violations_total())
-        .sum();
-    assert!(
-        violations >= dropped,
-        "{violations} violations for {dropped} drops"
+        .find_map(|(shard, at, e)| {
+            matches!(e, ShardEvent::Violation { .. }).then_some((*shard, *at))
+        })
+        .expect("a Violation event");
+    assert_eq!(violation_at.0, owner(&abuser_room));
+    // The block list made it a cool-down and sent it to both shards.
+    assert_eq!(outcome.bans.len(), 1);
+    let (_, ban) = &outcome.bans[0];
+    assert_eq!(
+        (ban.fingerprint.as_str(), ban.kind),
+        (tunnel.fingerprint.as_str(), BanKind::Cooldown)
     );
-    // Everyone else, in the tunnel's room and the other, got every datagram of every other
-    // legitimate sender.
-    for receiver in 1..6usize {
-        for sender in 1..6u32 {
+    assert_eq!(outcome.warden.cooling_down, 1);
+
+    // Its comeback through the other shard is refused with the typed Hangup.
+    let comeback = &outcome.results[8];
+    assert_eq!(comeback.fingerprint, tunnel.fingerprint);
+    assert!(!comeback.media_started);
+    assert_eq!(
+        comeback.hangup,
+        Some(HangupReason::PolicyViolation {
+            code: ViolationCode::PayloadSize,
+            reason: "cooling down after a policy violation".into(),
+        })
+    );
+    assert_eq!(shard_of(owner(&elsewhere)).joins_refused_banned, 1);
+    assert_eq!(shard_of(owner(&abuser_room)).joins_refused_banned, 0);
+
+    // Everyone else, in the tunnel's room and the others, got every datagram of every other
+    // legitimate sender, and nobody else was flagged.
+    for receiver in 1..8usize {
+        assert_eq!(outcome.results[receiver].hangup, None, "{receiver}");
+        for sender in 1..8u32 {
             let same_room = (receiver / 3) as u32 == sender / 3;
             if sender as usize == receiver || !same_room {
                 continue;
@@ -173,4 +241,10 @@ fn an_enforcing_relay_stops_a_tunnel_and_everyone_else_keeps_every_datagram() {
             );
         }
     }
+    let hangups: u64 = outcome
+        .counters
+        .iter()
+        .map(|c| c.conformance_hangups.iter().sum::<u64>())
+        .sum();
+    assert_eq!(hangups, 1);
 }

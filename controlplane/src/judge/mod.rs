@@ -128,7 +128,8 @@ impl Judge {
         }
     }
 
-    /// Feeds one shard event: Joined, Left, Quality, UpgradeAnswer, Capability (Counters ignored).
+    /// Feeds one shard event: Joined, Left, Quality, UpgradeAnswer, Capability (Counters and
+    /// Violation are not the judge's).
     pub fn handle_event(&mut self, now: Instant, event: &ShardEvent) {
         match event {
             ShardEvent::Joined {
@@ -147,7 +148,7 @@ impl Judge {
             ShardEvent::Capability { participant, max } => {
                 self.capability(now, *participant, *max);
             }
-            ShardEvent::Counters { .. } => {}
+            ShardEvent::Counters { .. } | ShardEvent::Violation { .. } => {}
         }
     }
 

@@ -14,8 +14,10 @@
 use crate::identity::{self, Identity, ANSWER_CONTEXT, OFFER_CONTEXT};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
+use switchyard_proto::control::BanKind;
 use switchyard_proto::signal::{
-    default_signal_version, HangupReason, QualityProfile, SignalMessage, PROTOCOL_VERSION,
+    default_signal_version, HangupReason, QualityProfile, SignalMessage, ViolationCode,
+    PROTOCOL_VERSION,
 };
 use switchyard_proto::Tier;
 
@@ -63,6 +65,11 @@ pub enum Rejection {
     UnexpectedMessage,
     Timeout,
     RoomFull,
+    /// Tier G: the identity is cooling down or blocked after a conformance hang-up.
+    Banned {
+        code: ViolationCode,
+        kind: BanKind,
+    },
 }
 
 impl Rejection {
@@ -75,6 +82,7 @@ impl Rejection {
             Self::RoomFull => 0x104,
             Self::Timeout => 0x105,
             Self::UnexpectedMessage => 0x106,
+            Self::Banned { .. } => 0x108,
         }
     }
 
@@ -88,6 +96,14 @@ impl Rejection {
             Self::UnexpectedMessage => "unexpected signal message",
             Self::Timeout => "handshake timeout",
             Self::RoomFull => "room full",
+            Self::Banned {
+                kind: BanKind::Cooldown,
+                ..
+            } => "cooling down after a policy violation",
+            Self::Banned {
+                kind: BanKind::Blocked,
+                ..
+            } => "blocked after repeated policy violations",
         }
     }
 
@@ -101,6 +117,10 @@ impl Rejection {
             Self::RoomFull => HangupReason::Busy,
             Self::Timeout => HangupReason::Timeout,
             Self::BadSignature | Self::UnexpectedMessage => HangupReason::Error,
+            Self::Banned { code, .. } => HangupReason::PolicyViolation {
+                code,
+                reason: self.label().to_owned(),
+            },
         })
     }
 }
@@ -169,10 +189,11 @@ impl Session {
         None
     }
 
-    /// The room refused the join (full): the session closes.
-    pub fn on_join_refused(&mut self) -> Rejection {
+    /// The shard refused the valid offer (`why`: the room is full, or the identity is
+    /// banned): the session ends with that rejection.
+    pub fn on_join_refused(&mut self, why: Rejection) -> Rejection {
         self.state = State::Closed;
-        Rejection::RoomFull
+        why
     }
 
     /// The connection went away.
@@ -580,7 +601,7 @@ mod tests {
     fn join_refused_and_close_end_the_session() {
         let gate = AuthGate::open();
         let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
-        assert_eq!(s.on_join_refused(), Rejection::RoomFull);
+        assert_eq!(s.on_join_refused(Rejection::RoomFull), Rejection::RoomFull);
         assert_eq!(s.state(), State::Closed);
         let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
         s.on_closed();

@@ -36,6 +36,9 @@ pub struct Limits {
     /// Tier E: the bucket's refill (bytes per second) and capacity (bytes).
     pub bucket_rate: u64,
     pub bucket_capacity: u64,
+    /// Tier G: the tighter bucket of a Suspect sender (bytes per second, bytes).
+    pub throttle_rate: u64,
+    pub throttle_capacity: u64,
 }
 
 /// Tier C's rule.
@@ -51,6 +54,10 @@ pub enum TimestampRule {
 const AUDIO_BUCKET_RATE: u64 = 32_000;
 const VIDEO_BUCKET_RATE: u64 = 625_000;
 const BURST_SECONDS_AT_DOUBLE: u64 = 30 * 2;
+/// A Suspect sender's bucket holds this many seconds of its throttled rate.
+const THROTTLE_BURST_SECONDS: u64 = 2;
+/// A Suspect video sender: the Good tier's 1.5 Mbps.
+const VIDEO_THROTTLE_RATE: u64 = 187_500;
 
 /// Tier D's typical payload per audio codec (reference 5.2), bytes.
 fn payload_bound(codec: CodecId) -> u32 {
@@ -84,6 +91,8 @@ impl Limits {
     fn audio(codec: CodecId) -> Self {
         let nominal = u64::from(codec.nominal_bitrate_bps());
         let frame_ms = u64::from(codec.frame_ms()).max(1);
+        // A Suspect sender keeps its codec's nominal rate plus 20 %, and its headers.
+        let throttle_rate = nominal * 12 / 10 / 8 + HEADER_BYTES * 1000 / frame_ms;
         Self {
             ceiling_bps: (nominal * 3 * 115 / 100).max(2_000),
             max_packets: u32::try_from(1000 / frame_ms * 3 * 3 / 2).unwrap_or(u32::MAX),
@@ -94,6 +103,8 @@ impl Limits {
             payload_ewma_max: Some(f64::from(payload_bound(codec)) * 2.0),
             bucket_rate: AUDIO_BUCKET_RATE,
             bucket_capacity: AUDIO_BUCKET_RATE * BURST_SECONDS_AT_DOUBLE,
+            throttle_rate,
+            throttle_capacity: throttle_rate * THROTTLE_BURST_SECONDS,
         }
     }
 
@@ -105,6 +116,8 @@ impl Limits {
             payload_ewma_max: None,
             bucket_rate: VIDEO_BUCKET_RATE,
             bucket_capacity: VIDEO_BUCKET_RATE * BURST_SECONDS_AT_DOUBLE,
+            throttle_rate: VIDEO_THROTTLE_RATE,
+            throttle_capacity: VIDEO_THROTTLE_RATE * THROTTLE_BURST_SECONDS,
         }
     }
 }
@@ -136,6 +149,21 @@ mod tests {
         assert_eq!(limit(CodecId::Opus6k).max_packets, 112);
         assert_eq!(limit(CodecId::Codec2_1200).ceiling_bps, 4_140);
         assert_eq!(limit(CodecId::ComfortNoise).ceiling_bps, 2_000, "the floor");
+    }
+
+    #[test]
+    fn a_suspect_sender_keeps_its_nominal_rate_plus_a_fifth_and_its_headers() {
+        let opus24k = Limits::for_packet(MediaType::Audio, CodecId::Opus24k).unwrap();
+        // 24,000 x 1.2 / 8 = 3,600 B/s of payload, 50 headers of 16 B.
+        assert_eq!(opus24k.throttle_rate, 4_400);
+        assert_eq!(opus24k.throttle_capacity, 8_800);
+        let opus6k = Limits::for_packet(MediaType::Audio, CodecId::Opus6k).unwrap();
+        assert_eq!(opus6k.throttle_rate, 900 + 400);
+        let video = Limits::for_packet(MediaType::Video, CodecId::H264Baseline).unwrap();
+        assert_eq!(
+            (video.throttle_rate, video.throttle_capacity),
+            (187_500, 375_000)
+        );
     }
 
     #[test]

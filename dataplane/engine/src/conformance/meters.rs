@@ -119,8 +119,35 @@ pub struct StreamMeter {
     /// Video: (arrival, timestamp) where the current pace period began.
     pace_from: Option<(Instant, u32)>,
     payload_ewma: Option<f64>,
+    bucket: TokenBucket,
+    /// Tier G's tighter bucket, used only while the sender is Suspect.
+    throttle: TokenBucket,
+}
+
+/// A token bucket that starts full; a refused take takes nothing.
+#[derive(Debug, Clone, Copy, Default)]
+struct TokenBucket {
     tokens: f64,
     refilled_at: Option<Instant>,
+}
+
+impl TokenBucket {
+    /// Takes `bytes` if the bucket (refilled at `rate` bytes/s up to `capacity`) holds them.
+    fn take(&mut self, now: Instant, bytes: u64, rate: u64, capacity: u64) -> bool {
+        let capacity = capacity as f64;
+        let refilled = match self.refilled_at {
+            None => capacity,
+            Some(at) => {
+                let elapsed = now.saturating_duration_since(at).as_secs_f64();
+                (self.tokens + elapsed * rate as f64).min(capacity)
+            }
+        };
+        self.refilled_at = Some(now);
+        let bytes = bytes as f64;
+        let taken = refilled >= bytes;
+        self.tokens = if taken { refilled - bytes } else { refilled };
+        taken
+    }
 }
 
 impl Default for StreamMeter {
@@ -140,8 +167,8 @@ impl StreamMeter {
             },
             pace_from: None,
             payload_ewma: None,
-            tokens: f64::NAN,
-            refilled_at: None,
+            bucket: TokenBucket::default(),
+            throttle: TokenBucket::default(),
         }
     }
 
@@ -233,23 +260,17 @@ impl StreamMeter {
 
     /// Tier E: a refused packet takes no tokens.
     fn bucket(&mut self, now: Instant, bytes: u64, limits: &Limits) -> Option<Tier> {
-        let capacity = limits.bucket_capacity as f64;
-        let refilled = match self.refilled_at {
-            None => capacity,
-            Some(at) => {
-                let elapsed = now.saturating_duration_since(at).as_secs_f64();
-                (self.tokens + elapsed * limits.bucket_rate as f64).min(capacity)
-            }
-        };
-        self.refilled_at = Some(now);
-        let bytes = bytes as f64;
-        if refilled >= bytes {
-            self.tokens = refilled - bytes;
-            None
-        } else {
-            self.tokens = refilled;
-            Some(Tier::E)
-        }
+        let taken = self
+            .bucket
+            .take(now, bytes, limits.bucket_rate, limits.bucket_capacity);
+        (!taken).then_some(Tier::E)
+    }
+
+    /// Tier G's throttle of a Suspect sender: whether this packet fits its tighter bucket.
+    pub fn throttle(&mut self, now: Instant, payload_len: usize, limits: &Limits) -> bool {
+        let bytes = HEADER_BYTES + payload_len as u64;
+        self.throttle
+            .take(now, bytes, limits.throttle_rate, limits.throttle_capacity)
     }
 }
 
@@ -285,6 +306,7 @@ mod tests {
             payload_ewma_max: None,
             bucket_rate: 0,
             bucket_capacity: u64::MAX / 2,
+            ..limits
         };
         match tier {
             Tier::A => Limits {
@@ -491,5 +513,31 @@ mod tests {
         assert_eq!(both.iter().collect::<Vec<_>>(), vec![Tier::A, Tier::D]);
         assert_eq!(Tier::A.code(), ViolationCode::Bitrate);
         assert_eq!(Tier::E.code(), ViolationCode::RateCap);
+    }
+
+    #[test]
+    fn the_throttle_passes_its_rate_and_refuses_past_its_two_second_burst() {
+        let t0 = switchyard_testclock::origin();
+        let limits = opus24k();
+        let mut m = StreamMeter::new();
+        // 4,400 B/s with 8,800 B of burst: 110 packets of 64 B (80 B each) at once...
+        for i in 0..110 {
+            assert!(m.throttle(t0, 64, &limits), "{i}");
+        }
+        assert!(!m.throttle(t0, 64, &limits), "the 111th is over the burst");
+        // ...then 80 B every 20 ms (4,000 B/s, under the rate) fits for ever...
+        let every = 20 * MS;
+        for i in 1..=1_000u32 {
+            assert!(m.throttle(t0 + every * i, 64, &limits), "{i}");
+        }
+        // ...and twice that does not: over 10 s it may send the burst plus 10 s of the rate,
+        // (8,800 + 44,000) / 80 = 660 packets; the other 340 are refused.
+        let mut m = StreamMeter::new();
+        let refused = (0..1_000u32)
+            .filter(|i| !m.throttle(t0 + 10 * MS * *i, 64, &limits))
+            .count();
+        assert!((339..=341).contains(&refused), "{refused}");
+        // The throttle does not touch Tier E's own bucket.
+        assert!(m.observe(t0, packet(0, 0, 1_000), &limits).first() != Some(Tier::E));
     }
 }

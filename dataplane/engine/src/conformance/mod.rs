@@ -4,14 +4,19 @@
 //! - [`meters`]: Tiers A-E per stream, on every packet.
 //! - Tier F: [`audio_score`] and [`video_score`] turn a stream's behaviour into a legitimacy
 //!   score in [0, 1]; [`verdict`] turns a score that stays low into Suspect or Abusive. The
-//!   audio scorer sees every audio packet of a metered sender and is judged once a second
-//!   ([`SenderConformance::judge`]); the video scorer is not on the packet path yet.
+//!   scorers see every packet of a metered sender and are judged once a second
+//!   ([`SenderConformance::judge`]); the sender's score is the lower of the two.
 //! - [`SenderConformance`]: one sender's streams. It expands mini frames (so compact and mini
 //!   frames are metered like full ones), holds ComfortNoise frames to the stream's speech codec
 //!   (silence between speech is not a codec change), and applies each tier's [`Mode`].
+//! - Tier G ([`Response`]), carried out by the endpoint: an enforcing tier of A-E that fails a
+//!   packet drops it and hangs the sender up (typed Hangup `PolicyViolation` with the tier's
+//!   code); with Tier F enforcing, a Suspect sender is throttled (a tighter bucket, drops
+//!   counted) and an Abusive one hung up (`Entropy`). Cool-downs and blocks of the identity
+//!   are [`switchyard_proto::bans`].
 //!
 //! Modes follow the PRD's rollout: every tier starts observe-only (violations counted, media
-//! forwarded); an operator enforces tier by tier (a failing packet is dropped and counted).
+//! forwarded); an operator enforces tier by tier.
 
 pub mod audio_score;
 pub mod limits;
@@ -23,11 +28,15 @@ pub mod video_score;
 use audio_score::AudioScorer;
 use limits::Limits;
 use meters::{Failures, Packet, StreamMeter, Tier};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use switchyard_proto::bans::BanPolicy;
 use switchyard_proto::codec::{CodecId, MediaType};
 use switchyard_proto::compact::MiniContext;
 use switchyard_proto::datagram::InboundDatagram;
+use switchyard_proto::quality::Tier as QualityTier;
+use switchyard_proto::signal::ViolationCode;
 use verdict::{SustainedVerdict, Verdict, VerdictConfig};
+use video_score::VideoScorer;
 
 /// What a tier does with a failing packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,14 +46,19 @@ pub enum Mode {
     /// Counted; the packet is forwarded.
     #[default]
     Observe,
-    /// Counted; the packet is dropped.
+    /// Counted; the packet is dropped and Tier G answers (see the module docs).
     Enforce,
 }
 
-/// The mode of each of Tiers A-E.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The mode of each tier, the verdict rule and the cool-down policy.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ConformanceConfig {
+    /// Tiers A-E.
     pub modes: [Mode; Tier::COUNT],
+    /// Tier F: verdicts answered (enforce), only counted (observe), or not scored (off).
+    pub scorers: Mode,
+    pub verdict: VerdictConfig,
+    pub bans: BanPolicy,
 }
 
 impl ConformanceConfig {
@@ -52,9 +66,9 @@ impl ConformanceConfig {
         self.modes.get(tier.index()).copied().unwrap_or_default()
     }
 
-    /// Every tier off: nothing is metered at all.
+    /// Every tier off: nothing is metered or scored at all.
     pub fn is_off(&self) -> bool {
-        self.modes.iter().all(|m| *m == Mode::Off)
+        self.scorers == Mode::Off && self.modes.iter().all(|m| *m == Mode::Off)
     }
 }
 
@@ -67,12 +81,47 @@ pub enum Check {
     /// Not metered: a data or control stream, or a mini frame with no full header before it.
     Unmetered,
     /// Metered: the tiers that failed and are not off (counted), for this codec; `enforced` is
-    /// the first of them in enforcing mode, and the packet must then be dropped.
+    /// the first of them in enforcing mode: the packet must be dropped and the sender hung up.
+    /// `throttled`: the sender is Suspect and this packet is over its tighter bucket: drop it.
     Metered {
         codec: CodecId,
         flagged: Failures,
         enforced: Option<Tier>,
+        throttled: bool,
     },
+}
+
+/// Tier G's answer to a sender's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Response {
+    Allow,
+    /// Suspect: its packets now pass a tighter bucket.
+    Throttle,
+    /// Abusive: typed Hangup with this code, close, cool-down.
+    Close(ViolationCode),
+}
+
+/// One sender's once-a-second judgement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Judgement {
+    pub audio: Option<f64>,
+    pub video: Option<f64>,
+    /// The sustained verdict on the lower of the two scores.
+    pub verdict: Verdict,
+    /// What Tier G does about it (always `Allow` unless Tier F enforces).
+    pub response: Response,
+    /// Time since the sender's first metered packet.
+    pub since_first_packet: Duration,
+}
+
+impl Judgement {
+    /// The sender's score: the lower of its audio and video scores.
+    pub fn score(&self) -> Option<f64> {
+        match (self.audio, self.video) {
+            (Some(a), Some(v)) => Some(a.min(v)),
+            (a, v) => a.or(v),
+        }
+    }
 }
 
 /// One sender's conformance state.
@@ -83,7 +132,21 @@ pub struct SenderConformance {
     /// The codec of the sender's last audio frame that was not ComfortNoise.
     speech: Option<CodecId>,
     audio_score: AudioScorer,
-    audio_verdict: SustainedVerdict,
+    video_score: VideoScorer,
+    verdict: SustainedVerdict,
+    /// Tier G: Suspect with Tier F enforcing.
+    throttled: bool,
+    first_packet: Option<Instant>,
+    /// The video bitrate the judge allows now; a change waiting for its response time.
+    allowed_video_kbps: Option<u32>,
+    pending_video_kbps: Option<(Instant, u32)>,
+}
+
+/// How long a sender has to act on a lower allowed rate before its rate is compared.
+pub const BANDWIDTH_RESPONSE_TIME: Duration = Duration::from_secs(1);
+
+fn video_kbps(tier: QualityTier) -> u32 {
+    tier.profile_for(true).video_bitrate_kbps.unwrap_or(0)
 }
 
 impl SenderConformance {
@@ -121,11 +184,22 @@ impl SenderConformance {
             timestamp: header.timestamp,
             payload_len,
         };
-        if header.media_type == MediaType::Audio {
-            let quality = matches!(datagram, InboundDatagram::Media(p) | InboundDatagram::CompactFull(p) if p.quality.is_some());
-            self.audio_score
-                .observe(now, header.codec, payload_len, quality);
+        self.first_packet.get_or_insert(now);
+        if config.scorers != Mode::Off {
+            match header.media_type {
+                MediaType::Audio => {
+                    let quality = matches!(datagram, InboundDatagram::Media(p) | InboundDatagram::CompactFull(p) if p.quality.is_some());
+                    self.audio_score
+                        .observe(now, header.codec, payload_len, quality);
+                }
+                MediaType::Video => {
+                    self.video_score
+                        .observe(now, payload_len, header.flags.is_keyframe())
+                }
+                MediaType::Data | MediaType::Control => {}
+            }
         }
+        let throttled = self.throttled;
         let Some(meter) = self.meter(header.media_type, header.stream_id) else {
             return Check::Unmetered;
         };
@@ -142,18 +216,79 @@ impl SenderConformance {
                 }
             }
         }
+        let throttled =
+            throttled && enforced.is_none() && !meter.throttle(now, payload_len, &limits);
         Check::Metered {
             codec: header.codec,
             flagged,
             enforced,
+            throttled,
         }
     }
 
-    /// The audio scorer's legitimacy now (`None` before it has enough packets) and the
-    /// sustained verdict it leads to; called once a second.
-    pub fn judge(&mut self, now: Instant, config: VerdictConfig) -> (Option<f64>, Verdict) {
-        let score = self.audio_score.legitimacy();
-        (score, self.audio_verdict.update(now, score, config))
+    /// The video bitrate the relay's quality judge now allows this sender (its directed tier,
+    /// which the judge derives from the receivers' paths): the video scorer's bandwidth
+    /// source. A change closes the scorer's interval at the old figure now, and gives the new
+    /// figure [`BANDWIDTH_RESPONSE_TIME`] later ([`Self::tick`]), so the sender's rate after
+    /// the order is compared with its rate before it. A sender starts at the Good tier, as WZP
+    /// clients do.
+    pub fn on_allowed_tier(&mut self, now: Instant, tier: QualityTier) {
+        let kbps = video_kbps(tier);
+        let old = self
+            .allowed_video_kbps
+            .replace(kbps)
+            .unwrap_or(video_kbps(QualityTier::Good));
+        if old == kbps {
+            return;
+        }
+        // A change still in its response time is given now: that interval ends here.
+        let ending = self.pending_video_kbps.take().map_or(old, |(_, kbps)| kbps);
+        self.video_score.on_bandwidth(now, ending);
+        self.pending_video_kbps = Some((now + BANDWIDTH_RESPONSE_TIME, kbps));
+    }
+
+    /// Gives the video scorer an allowed-rate change whose response time is over.
+    pub fn tick(&mut self, now: Instant) {
+        if let Some((due, kbps)) = self.pending_video_kbps {
+            if due <= now {
+                self.pending_video_kbps = None;
+                self.video_score.on_bandwidth(now, kbps);
+            }
+        }
+    }
+
+    /// The scores now (`None` before a scorer has enough packets), the sustained verdict,
+    /// and Tier G's response; called once a second. With Tier F enforcing, a Suspect sender
+    /// is throttled from now until its verdict steps down.
+    pub fn judge(&mut self, now: Instant, config: &ConformanceConfig) -> Judgement {
+        let mut judgement = Judgement {
+            audio: self.audio_score.legitimacy(),
+            video: self.video_score.legitimacy(),
+            verdict: Verdict::Legitimate,
+            response: Response::Allow,
+            since_first_packet: self.since_first_packet(now),
+        };
+        judgement.verdict = self.verdict.update(now, judgement.score(), config.verdict);
+        if config.scorers == Mode::Enforce {
+            judgement.response = match judgement.verdict {
+                Verdict::Legitimate => Response::Allow,
+                Verdict::Suspect => Response::Throttle,
+                Verdict::Abusive => Response::Close(ViolationCode::Entropy),
+            };
+        }
+        self.throttled = judgement.response == Response::Throttle;
+        judgement
+    }
+
+    /// Time since its first metered packet.
+    pub fn since_first_packet(&self, now: Instant) -> Duration {
+        self.first_packet
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
+    }
+
+    /// Whether its packets pass Tier G's tighter bucket now.
+    pub fn is_throttled(&self) -> bool {
+        self.throttled
     }
 
     /// The stream's meter (a new stream gets one while there are fewer than the cap; beyond
@@ -208,6 +343,8 @@ mod tests {
     fn modes(mode: Mode) -> ConformanceConfig {
         ConformanceConfig {
             modes: [mode; Tier::COUNT],
+            scorers: mode,
+            ..ConformanceConfig::default()
         }
     }
 

@@ -3,16 +3,24 @@
 //! The PRD flags a stream whose score stays low for a while, not one low score:
 //!
 //! ```text
-//!   score <  suspect_below (0.3) without a break for sustain (60 s) ──> Suspect
-//!   score <  abusive_below (0.1) without a break for sustain (60 s) ──> Abusive
+//!   score <  suspect_below without a break for suspect_sustain ──> Suspect
+//!   score <  abusive_below without a break for abusive_sustain ──> Abusive
 //!   score >= a threshold ──> that threshold's run ends (the verdict steps down at once)
 //!   no score yet (None)  ──> runs untouched, verdict unchanged
 //! ```
 //!
-//! The reference code has no duration: its scorers map each score directly, ≥ 0.7
-//! Legitimate, ≥ 0.3 Suspect, else Abusive (**CONFLICT** with the PRD; the PRD is followed).
-//! [`instant`] is that direct mapping; with [`VerdictConfig::REFERENCE_CODE`] it gives the
-//! reference code's answers, and so does [`SustainedVerdict`] (its `sustain` is zero).
+//! Three settings of the same rule:
+//! - [`VerdictConfig::PRD`]: below 0.3 for 60 s is Suspect, below 0.1 for 60 s Abusive.
+//! - [`VerdictConfig::REFERENCE_CODE`]: the reference code has no duration; its scorers map
+//!   each score directly, ≥ 0.7 Legitimate, ≥ 0.3 Suspect, else Abusive (**CONFLICT** with
+//!   the PRD). [`instant`] is that mapping.
+//! - [`VerdictConfig::SWITCHYARD`], the default: the PRD's sustained rule on the scale the
+//!   reference's scorers actually produce. Their formulas cap each feature's penalty, so the
+//!   PRD's 0.3 and 0.1 are reached only by what Tiers A-E already close, while a covert
+//!   constant-timing stream lands at 0.55 and video that ignores bandwidth drops at 0.60;
+//!   legitimate speech, impaired or not, stays at 0.7 or above. So: below 0.65 for 30 s is
+//!   Suspect (Tier G throttles, which is reversible), below 0.3 for 60 s is Abusive (Tier G
+//!   hangs up, so the PRD's full minute of evidence).
 #![deny(clippy::indexing_slicing)]
 
 use std::time::{Duration, Instant};
@@ -31,29 +39,41 @@ pub enum Verdict {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VerdictConfig {
     pub suspect_below: f64,
+    pub suspect_sustain: Duration,
     pub abusive_below: f64,
-    pub sustain: Duration,
+    pub abusive_sustain: Duration,
 }
 
 impl VerdictConfig {
     /// The PRD's rule: below 0.3 for 60 s is Suspect, below 0.1 for 60 s is Abusive.
     pub const PRD: Self = Self {
         suspect_below: 0.3,
+        suspect_sustain: Duration::from_secs(60),
         abusive_below: 0.1,
-        sustain: Duration::from_secs(60),
+        abusive_sustain: Duration::from_secs(60),
     };
 
     /// The reference code's mapping: below 0.7 is Suspect, below 0.3 Abusive, at once.
     pub const REFERENCE_CODE: Self = Self {
         suspect_below: 0.7,
+        suspect_sustain: Duration::ZERO,
         abusive_below: 0.3,
-        sustain: Duration::ZERO,
+        abusive_sustain: Duration::ZERO,
+    };
+
+    /// Switchyard's default (see the module docs): below 0.65 for 30 s is Suspect, below 0.3
+    /// for 60 s is Abusive.
+    pub const SWITCHYARD: Self = Self {
+        suspect_below: 0.65,
+        suspect_sustain: Duration::from_secs(30),
+        abusive_below: 0.3,
+        abusive_sustain: Duration::from_secs(60),
     };
 }
 
 impl Default for VerdictConfig {
     fn default() -> Self {
-        Self::PRD
+        Self::SWITCHYARD
     }
 }
 
@@ -106,16 +126,24 @@ impl SustainedVerdict {
         let Some(score) = legitimacy else {
             return self.current;
         };
-        let held = |run: &mut Option<Instant>, below: bool| {
+        let held = |run: &mut Option<Instant>, below: bool, sustain: Duration| {
             if !below {
                 *run = None;
                 return false;
             }
             let since = *run.get_or_insert(now);
-            now.saturating_duration_since(since) >= config.sustain
+            now.saturating_duration_since(since) >= sustain
         };
-        let abusive = held(&mut self.below_abusive_since, score < config.abusive_below);
-        let suspect = held(&mut self.below_suspect_since, score < config.suspect_below);
+        let abusive = held(
+            &mut self.below_abusive_since,
+            score < config.abusive_below,
+            config.abusive_sustain,
+        );
+        let suspect = held(
+            &mut self.below_suspect_since,
+            score < config.suspect_below,
+            config.suspect_sustain,
+        );
         self.current = if abusive {
             Verdict::Abusive
         } else if suspect {
@@ -138,12 +166,49 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_the_prd_rule() {
-        assert_eq!(VerdictConfig::default(), PRD);
+    fn the_prd_rule_and_the_default() {
         assert_eq!(PRD.suspect_below, 0.3);
         assert_eq!(PRD.abusive_below, 0.1);
-        assert_eq!(PRD.sustain, Duration::from_secs(60));
+        assert_eq!(PRD.suspect_sustain, Duration::from_secs(60));
+        assert_eq!(PRD.abusive_sustain, Duration::from_secs(60));
+        assert_eq!(VerdictConfig::default(), VerdictConfig::SWITCHYARD);
         assert_eq!(SustainedVerdict::default().current(), Verdict::Legitimate);
+    }
+
+    #[test]
+    fn switchyard_default_suspect_after_30_s_below_0_65_abusive_after_60_s_below_0_3() {
+        let d = VerdictConfig::SWITCHYARD;
+        let t0 = switchyard_testclock::origin();
+        let mut covert = SustainedVerdict::new();
+        covert.update(t0, Some(0.55), d);
+        assert_eq!(
+            covert.update(t0 + secs(29.999), Some(0.55), d),
+            Verdict::Legitimate
+        );
+        assert_eq!(
+            covert.update(t0 + secs(30.0), Some(0.55), d),
+            Verdict::Suspect
+        );
+        assert_eq!(
+            covert.update(t0 + secs(600.0), Some(0.55), d),
+            Verdict::Suspect,
+            "0.55 is never abusive"
+        );
+        let mut edge = SustainedVerdict::new();
+        edge.update(t0, Some(0.65), d);
+        assert_eq!(
+            edge.update(t0 + secs(60.0), Some(0.65), d),
+            Verdict::Legitimate,
+            "on the threshold is not below it"
+        );
+        let mut bad = SustainedVerdict::new();
+        bad.update(t0, Some(0.25), d);
+        assert_eq!(bad.update(t0 + secs(30.0), Some(0.25), d), Verdict::Suspect);
+        assert_eq!(
+            bad.update(t0 + secs(59.999), Some(0.25), d),
+            Verdict::Suspect
+        );
+        assert_eq!(bad.update(t0 + secs(60.0), Some(0.25), d), Verdict::Abusive);
     }
 
     #[test]

@@ -241,13 +241,16 @@ impl Endpoint {
     pub(super) fn after_input(&mut self, key: ConnKey, now: Instant) {
         self.on_established(key, now);
         self.read_signals(key, now);
-        self.rooms.forward_from(
+        let violation = self.rooms.forward_from(
             &mut self.conns,
             &mut self.counters,
             key,
             &mut self.scratch.datagram,
             now,
         );
+        if let Some(code) = violation {
+            self.expel(key, code, now);
+        }
         self.conns.touch(key);
     }
 

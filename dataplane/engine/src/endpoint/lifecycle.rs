@@ -10,8 +10,11 @@
 //!              ──handshake deadline──> Closed (close code 0x105)
 //!  Joining ──CallOffer valid, room has space──> Joined(member): CallAnswer, keyframe replay,
 //!                                               RoomUpdate to the room, Joined event
-//!          ──refused: auth, version, signature, room full, deadline──> Closing(typed Hangup)
+//!          ──refused: auth, version, signature, room full, identity banned (Tier G),
+//!            deadline──> Closing(typed Hangup)
 //!  Joined  ──Hangup──> leaves the room (RoomUpdate, Left event) ──> Closed
+//!          ──Tier G hangs it up──> leaves the room, Hangup PolicyViolation, Violation event
+//!            ──> Closing (see [`super::policy`])
 //!          ──relay shutting down──> Closing(Hangup Normal), still a member until removed
 //!  Closing ──linger over──> Closed (CONNECTION_CLOSE with the phase's code)
 //!  any     ──quiche reports closed (idle timeout, peer close, draining done)──> removed;
@@ -154,7 +157,7 @@ impl Phase {
     }
 
     /// Moves to `next`, handing back the membership the old phase held.
-    fn leave_for(&mut self, next: impl FnOnce(Option<Membership>) -> Phase) {
+    pub(super) fn leave_for(&mut self, next: impl FnOnce(Option<Membership>) -> Phase) {
         let member = match std::mem::replace(self, Phase::Closed { member: None }) {
             Self::Joined { member, .. } => Some(member),
             Self::Closing { member, .. } | Self::Closed { member } => member,
@@ -289,12 +292,20 @@ impl Endpoint {
             fingerprint: fingerprint.clone(),
             alias,
         };
-        let change = match self.rooms.table.join(room, member) {
+        let joined = match self.bans.refusal(&fingerprint, now) {
+            Some((code, kind)) => Err(Rejection::Banned { code, kind }),
+            None => self
+                .rooms
+                .table
+                .join(room, member)
+                .map_err(|JoinError::RoomFull| Rejection::RoomFull),
+        };
+        let change = match joined {
             Ok(change) => change,
-            Err(JoinError::RoomFull) => {
+            Err(why) => {
                 let rejection = match &mut conn.phase {
-                    Phase::Joining { session, .. } => session.on_join_refused(),
-                    _ => Rejection::RoomFull,
+                    Phase::Joining { session, .. } => session.on_join_refused(why),
+                    _ => why,
                 };
                 self.reject(key, rejection, now);
                 return;
@@ -331,6 +342,7 @@ impl Endpoint {
             Rejection::ProtocolVersion => self.counters.version_rejected += 1,
             Rejection::BadSignature => self.counters.signature_rejected += 1,
             Rejection::RoomFull => self.counters.room_full_rejected += 1,
+            Rejection::Banned { .. } => self.counters.joins_refused_banned += 1,
             Rejection::UnexpectedMessage | Rejection::Timeout => {}
         }
         self.conns
@@ -448,7 +460,7 @@ impl Endpoint {
         }
     }
 
-    fn leave_room(&mut self, key: ConnKey, member: Membership) {
+    pub(super) fn leave_room(&mut self, key: ConnKey, member: Membership) {
         self.members.remove(&member.id);
         let name = self
             .rooms

@@ -1,8 +1,9 @@
 //! Media: the rooms of this endpoint and what they do with datagrams and video requests.
 //!
 //! - Forward: every datagram a participant sends is metered by Tiers A-E (an enforcing tier
-//!   drops it, counted) and goes, byte-identical, to every other member of its room that
-//!   takes its simulcast layer; the room's keyframe cache and stream registry
+//!   drops it, counted, and Tier G hangs the sender up; a Suspect sender's packets over its
+//!   tighter bucket are dropped, counted) and goes, byte-identical, to every other member of
+//!   its room that takes its simulcast layer; the room's keyframe cache and stream registry
 //!   see it first, once ([`crate::forward::forward_packet`]). A receiver whose quiche queue is
 //!   full loses that copy, counted.
 //! - Replay: a joiner gets each publisher's cached video keyframe (its chosen layer of a
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 use switchyard_proto::codec::MediaType;
 use switchyard_proto::control::ShardCounters;
 use switchyard_proto::datagram::{DropReason, InboundDatagram};
-use switchyard_proto::signal::{default_signal_version, SignalMessage};
+use switchyard_proto::signal::{default_signal_version, SignalMessage, ViolationCode};
 
 /// How often estimates are sampled and overdue switches checked.
 pub const VIDEO_TICK: Duration = Duration::from_millis(100);
@@ -63,7 +64,9 @@ impl Rooms {
         }
     }
 
-    /// Forwards every datagram `sender` has received to the rest of its room.
+    /// Forwards every datagram `sender` has received to the rest of its room. Stops at a
+    /// packet an enforcing tier failed (dropped) and returns its code: Tier G hangs the
+    /// sender up.
     pub fn forward_from(
         &mut self,
         conns: &mut Connections,
@@ -71,14 +74,12 @@ impl Rooms {
         sender: ConnKey,
         buf: &mut [u8],
         now: Instant,
-    ) {
+    ) -> Option<ViolationCode> {
         let policy = &self.video.layers;
         loop {
-            let Some(conn) = conns.get_mut(sender) else {
-                return;
-            };
+            let conn = conns.get_mut(sender)?;
             let Ok(len) = conn.quic.dgram_recv(buf) else {
-                return;
+                return None;
             };
             let room = conn.phase.member().map(|m| m.room);
             counters.media_datagrams_in += 1;
@@ -101,6 +102,7 @@ impl Rooms {
                         codec,
                         flagged,
                         enforced,
+                        throttled,
                     } => {
                         if let Some(row) = counters.conformance_violations.get_mut(codec.index()) {
                             for tier in flagged.iter() {
@@ -109,8 +111,12 @@ impl Rooms {
                                 }
                             }
                         }
-                        if enforced.is_some() {
+                        if let Some(tier) = enforced {
                             counters.conformance_dropped += 1;
+                            return Some(tier.code());
+                        }
+                        if throttled {
+                            counters.conformance_throttled += 1;
                             continue;
                         }
                     }

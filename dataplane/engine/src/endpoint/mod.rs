@@ -20,7 +20,8 @@
 //! One file per job: [`accept`] (where a datagram goes, Initials, hand-off), [`lifecycle`]
 //! (the phase of each connection and its transitions), [`media`] (forward, replay, PLI, video
 //! tick), [`path`] (estimates from quiche's path statistics), [`quality`] (samples for the
-//! control plane's judge, and its signals carried out), [`conn`] (the connection table),
+//! control plane's judge, and its signals carried out), [`policy`] (conformance hang-ups and
+//! bans: Tier G), [`conn`] (the connection table),
 //! [`timers`], [`transmit`]. Signal framing is [`crate::signal_streams`].
 
 mod accept;
@@ -29,6 +30,7 @@ mod conn;
 mod lifecycle;
 mod media;
 mod path;
+mod policy;
 mod quality;
 mod timers;
 mod transmit;
@@ -42,6 +44,7 @@ pub use conn::{ConnKey, MAX_OPEN_SIGNAL_STREAMS, SIGNAL_QUEUE_CAP};
 pub use lifecycle::{Purpose, CLOSE_UNSUPPORTED, HANGUP_LINGER};
 pub use media::VIDEO_TICK;
 pub use path::PathSample;
+pub use policy::CLOSE_POLICY_VIOLATION;
 pub use timers::Timer;
 pub use transmit::{Transmit, Transmits, MAX_PACKET};
 
@@ -54,6 +57,7 @@ use rand::rngs::StdRng;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
+use switchyard_proto::bans::BanTable;
 use switchyard_proto::control::{Directive, ParticipantId, ShardCounters, ShardEvent};
 use timers::TimerTable;
 
@@ -103,6 +107,8 @@ pub struct Endpoint {
     members: BTreeMap<ParticipantId, ConnKey>,
     /// Serial of the next participant id.
     participants_joined: u64,
+    /// Tier G: identities this shard refuses (cool-downs and blocks).
+    bans: BanTable,
     /// The newest counters generation the control plane asked for.
     generation: u64,
     state: RunState,
@@ -149,6 +155,7 @@ impl Endpoint {
             },
             members: BTreeMap::new(),
             participants_joined: 0,
+            bans: BanTable::default(),
             generation: 0,
             state: RunState::Running,
             config,
@@ -188,7 +195,8 @@ impl Endpoint {
                 self.generation = self.generation.max(generation);
                 self.report_counters();
             }
-            Directive::Quality(order) => self.apply_quality_order(&order),
+            Directive::Quality(order) => self.apply_quality_order(&order, now),
+            Directive::Ban(ban) => self.hold_ban(&ban, now),
         }
     }
 

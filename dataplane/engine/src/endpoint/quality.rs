@@ -14,12 +14,17 @@
 //!   video fields.
 //! - Answers: UpgradeResponse and QualityCapability go back as events
 //!   ([`ShardEvent::UpgradeAnswer`], [`ShardEvent::Capability`]).
+//! - Conformance, on the same tick: each sender's Tier F scores are judged and Tier G answers
+//!   (see [`crate::conformance`]); the tier a participant is ordered to is its video scorer's
+//!   bandwidth figure.
 
 use super::conn::ConnKey;
 use super::lifecycle::Phase;
 use super::path::PathSample;
 use super::Endpoint;
-use crate::conformance::verdict::{Verdict, VerdictConfig};
+use crate::conformance::verdict::Verdict;
+use crate::conformance::Response;
+use std::time::Instant;
 use switchyard_proto::control::{
     ParticipantId, PathFigures, QualityOrder, QualitySample, QualitySignal, ReportFigures,
     ShardEvent,
@@ -77,11 +82,13 @@ fn path_figures(
 }
 
 impl Endpoint {
-    /// One sample per joined participant, in participant order; each sender's Tier F audio
-    /// score is judged at the same time (observe-only for now).
-    pub(super) fn sample_quality(&mut self, now: std::time::Instant) {
+    /// One sample per joined participant, in participant order. Each sender's Tier F scores
+    /// are judged at the same time, and Tier G answers the verdicts (when Tier F enforces):
+    /// a Suspect sender is throttled, an Abusive one hung up.
+    pub(super) fn sample_quality(&mut self, now: Instant) {
         let judge = !self.config.conformance.is_off();
         let (mut suspect, mut abusive) = (0, 0);
+        let mut expel = Vec::new();
         for (&participant, &key) in &self.members {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
@@ -90,17 +97,32 @@ impl Endpoint {
                 continue;
             }
             if judge {
-                let (score, verdict) = conn.conformance.judge(now, VerdictConfig::PRD);
-                if let Some(score) = score {
+                let was_throttled = conn.conformance.is_throttled();
+                conn.conformance.tick(now);
+                let judgement = conn.conformance.judge(now, &self.config.conformance);
+                if let Some(score) = judgement.score() {
                     let tenth = ((score * 10.0) as usize).min(9);
                     if let Some(n) = self.counters.conformance_scores.get_mut(tenth) {
                         *n += 1;
                     }
                 }
-                match verdict {
+                match judgement.verdict {
                     Verdict::Legitimate => {}
                     Verdict::Suspect => suspect += 1,
                     Verdict::Abusive => abusive += 1,
+                }
+                match judgement.response {
+                    Response::Close(code) => expel.push((key, code)),
+                    Response::Throttle if !was_throttled => log::info!(
+                        "conformance: participant {participant} is Suspect (score {:.2}) {:.3} s \
+                         after its first packet: throttled",
+                        judgement.score().unwrap_or_default(),
+                        judgement.since_first_packet.as_secs_f64()
+                    ),
+                    Response::Allow if was_throttled => {
+                        log::info!("conformance: participant {participant} is no longer Suspect")
+                    }
+                    Response::Throttle | Response::Allow => {}
                 }
             }
             let sample = conn.quality.sample(&conn.quic);
@@ -112,15 +134,28 @@ impl Endpoint {
         }
         self.counters.conformance_suspect = suspect;
         self.counters.conformance_abusive = abusive;
+        for (key, code) in expel {
+            self.expel(key, code, now);
+        }
+        self.expire_bans(now);
     }
 
     /// Carries out the judge's signals for the participants still joined to the named room.
-    pub(super) fn apply_quality_order(&mut self, order: &QualityOrder) {
+    /// The tier a participant is told to encode at is also the video scorer's bandwidth figure
+    /// for it.
+    pub(super) fn apply_quality_order(&mut self, order: &QualityOrder, now: Instant) {
         for &(participant, signal) in &order.signals {
             let Some((key, with_video)) = self.member_of(participant, &order.room) else {
                 self.counters.quality_signals_stale += 1;
                 continue;
             };
+            if let QualitySignal::Directive { tier, .. } | QualitySignal::Confirm { tier, .. } =
+                signal
+            {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.conformance.on_allowed_tier(now, tier);
+                }
+            }
             let call_id = || order.room.clone();
             let message = match signal {
                 QualitySignal::Directive { tier, reason } => {

@@ -1,9 +1,10 @@
 //! Unit tests of the endpoint's transitions, with real quiche clients in memory and the
 //! endpoint's time passed in: accept, hand-off, a ClientHello in two datagrams, the SNI and
 //! join deadlines, refused joins, join and leave, media, shutdown; relay-judged quality in
-//! [`quality`].
+//! [`quality`]; conformance in [`conformance`] and its Tier G responses in [`policy`].
 
 mod conformance;
+mod policy;
 mod quality;
 mod support;
 
