@@ -286,9 +286,9 @@ impl SenderConformance {
             .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
     }
 
-    /// Whether its packets pass Tier G's tighter bucket now.
-    pub fn is_throttled(&self) -> bool {
-        self.throttled
+    /// The sustained verdict as of the last judgement.
+    pub fn verdict(&self) -> Verdict {
+        self.verdict.current()
     }
 
     /// The stream's meter (a new stream gets one while there are fewer than the cap; beyond

@@ -97,7 +97,7 @@ impl Endpoint {
                 continue;
             }
             if judge {
-                let was_throttled = conn.conformance.is_throttled();
+                let before = conn.conformance.verdict();
                 conn.conformance.tick(now);
                 let judgement = conn.conformance.judge(now, &self.config.conformance);
                 if let Some(score) = judgement.score() {
@@ -111,18 +111,18 @@ impl Endpoint {
                     Verdict::Suspect => suspect += 1,
                     Verdict::Abusive => abusive += 1,
                 }
-                match judgement.response {
-                    Response::Close(code) => expel.push((key, code)),
-                    Response::Throttle if !was_throttled => log::info!(
-                        "conformance: participant {participant} is Suspect (score {:.2}) {:.3} s \
-                         after its first packet: throttled",
-                        judgement.score().unwrap_or_default(),
-                        judgement.since_first_packet.as_secs_f64()
-                    ),
-                    Response::Allow if was_throttled => {
-                        log::info!("conformance: participant {participant} is no longer Suspect")
-                    }
-                    Response::Throttle | Response::Allow => {}
+                if judgement.verdict != before {
+                    log::info!(
+                        "conformance: participant {participant} is {:?} (score {:.2}) {:.3} s \
+                         after its first packet; response {:?}",
+                        judgement.verdict,
+                        judgement.score().unwrap_or(1.0),
+                        judgement.since_first_packet.as_secs_f64(),
+                        judgement.response
+                    );
+                }
+                if let Response::Close(code) = judgement.response {
+                    expel.push((key, code));
                 }
             }
             let sample = conn.quality.sample(&conn.quic);
