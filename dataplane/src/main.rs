@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use switchyard_controlplane::judge::RoomPolicy;
 use switchyard_dataplane::config::Config;
 use switchyard_dataplane::relay::{self, Pinning};
+use switchyard_proto::signal::ViolationCode;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -155,6 +156,54 @@ fn main() -> ExitCode {
     if let Some(signal) = signals.forever().next() {
         log::info!("signal {signal}: hanging up every participant and stopping");
     }
-    relay.stop();
+    let last = relay.stop();
+    println!("{}", conformance_summary(&last));
     ExitCode::SUCCESS
+}
+
+/// One line for the operator (and the acceptance scripts) at exit: what conformance saw.
+fn conformance_summary(s: &switchyard_controlplane::RelaySnapshot) -> String {
+    let t = &s.total;
+    let hangups: Vec<String> = ViolationCode::ALL
+        .iter()
+        .zip(t.conformance_hangups)
+        .map(|(code, n)| format!("{code:?}:{n}"))
+        .collect();
+    format!(
+        "conformance: violations={} dropped={} throttled={} hangups=[{}] \
+         scores_by_tenth={:?} joins_refused_banned={} bans: violations={} cooldowns={} blocks={}",
+        t.conformance_violations_total(),
+        t.conformance_dropped,
+        t.conformance_throttled,
+        hangups.join(" "),
+        t.conformance_scores,
+        t.joins_refused_banned,
+        s.bans.violations,
+        s.bans.cooldowns_issued,
+        s.bans.blocks_issued,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exit_line_names_each_conformance_figure() {
+        let mut s = switchyard_controlplane::RelaySnapshot::default();
+        s.total.conformance_violations[0][3] = 7;
+        s.total.conformance_dropped = 2;
+        s.total.conformance_throttled = 5;
+        s.total.conformance_hangups[ViolationCode::PayloadSize.index()] = 2;
+        s.total.conformance_scores[9] = 40;
+        s.total.joins_refused_banned = 1;
+        s.bans.violations = 2;
+        s.bans.cooldowns_issued = 2;
+        assert_eq!(
+            conformance_summary(&s),
+            "conformance: violations=7 dropped=2 throttled=5 hangups=[Bitrate:0 PacketRate:0 \
+             TimestampDrift:0 PayloadSize:2 RateCap:0 Entropy:0] scores_by_tenth=[0, 0, 0, 0, 0, \
+             0, 0, 0, 0, 40] joins_refused_banned=1 bans: violations=2 cooldowns=2 blocks=0"
+        );
+    }
 }

@@ -297,12 +297,14 @@ impl RelayHandle {
         }
     }
 
-    /// Hangs up every participant, stops the shards and the control plane, and waits.
-    pub fn stop(mut self) {
+    /// Hangs up every participant, stops the shards and the control plane, and waits. Returns
+    /// the last snapshot (with each shard's final counters).
+    pub fn stop(mut self) -> RelaySnapshot {
         self.control.broadcast(Directive::Shutdown);
         for e in self.executors.drain(..) {
             let _ = e.join();
         }
         self.control.stop();
+        self.control.snapshot()
     }
 }
