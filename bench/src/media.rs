@@ -12,6 +12,7 @@ use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_proto::codec::{CodecId, MediaType};
+use switchyard_proto::compact::{CompactFrame, FRAME_TYPE_FULL};
 use switchyard_proto::media::{Flags, MediaHeader, MediaPacket, QualityReport, HEADER_LEN};
 use switchyard_proto::Tier;
 
@@ -45,6 +46,19 @@ pub enum Profile {
     Tunnel,
     /// Abusive: Opus24k at its frame rate with stuffed 400 B payloads (no silence).
     Stuffed,
+    /// Abusive: a covert timing channel declared as Opus24k: a frame every 20 ms exactly,
+    /// never silent, no QualityReport, 50-70 B payloads (nothing Tiers A-E can see).
+    Covert,
+    /// Abusive: synthetic video in which every frame is a keyframe (4-8 KB, 30 frames/s).
+    AllKeyframe,
+    /// Abusive: synthetic video that never sends a keyframe, even when asked for one.
+    NoKeyframe,
+    /// Abusive: synthetic video (as `video`) that ignores the relay's quality directives: its
+    /// rate never follows a bandwidth drop.
+    BweIgnoring,
+    /// Abusive: a tunnel in compact mini frames: one compact full Opus24k frame, then a mini
+    /// frame every 20 ms with 300-400 B of junk.
+    JunkMini,
 }
 
 impl Profile {
@@ -52,9 +66,28 @@ impl Profile {
     pub fn interval(self) -> Duration {
         match self {
             Self::Audio => Duration::from_millis(20),
-            Self::Video | Self::Simulcast | Self::H264 => Duration::from_micros(33_333),
+            Self::Video
+            | Self::Simulcast
+            | Self::H264
+            | Self::AllKeyframe
+            | Self::NoKeyframe
+            | Self::BweIgnoring => Duration::from_micros(33_333),
             Self::Tunnel => Duration::from_millis(2),
-            Self::Stuffed => Duration::from_millis(20),
+            Self::Stuffed | Self::Covert | Self::JunkMini => Duration::from_millis(20),
+        }
+    }
+
+    /// The profiles the relay's conformance must catch.
+    pub fn is_abusive(self) -> bool {
+        match self {
+            Self::Audio | Self::Video | Self::Simulcast | Self::H264 => false,
+            Self::Tunnel
+            | Self::Stuffed
+            | Self::Covert
+            | Self::AllKeyframe
+            | Self::NoKeyframe
+            | Self::BweIgnoring
+            | Self::JunkMini => true,
         }
     }
 }
@@ -139,13 +172,21 @@ impl MediaSource {
             StdRng::seed_from_u64(seed ^ u64::from(sender).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let silence_fraction = rng.gen_range(0.10..=0.40);
         let layers = match profile {
-            Profile::Video => vec![SyntheticLayer::new(0, 1, (20_000, 30_000), (1_500, 4_000))],
+            Profile::Video | Profile::NoKeyframe | Profile::BweIgnoring => {
+                vec![SyntheticLayer::new(0, 1, (20_000, 30_000), (1_500, 4_000))]
+            }
+            Profile::AllKeyframe => vec![SyntheticLayer::new(0, 1, (4_000, 8_000), (4_000, 8_000))],
             Profile::Simulcast => vec![
                 SyntheticLayer::new(0, 2, (4_000, 6_000), (900, 1_400)),
                 SyntheticLayer::new(1, 1, (9_000, 12_000), (2_000, 3_000)),
                 SyntheticLayer::new(2, 1, (40_000, 55_000), (8_000, 12_000)),
             ],
-            Profile::Audio | Profile::H264 | Profile::Tunnel | Profile::Stuffed => Vec::new(),
+            Profile::Audio
+            | Profile::H264
+            | Profile::Tunnel
+            | Profile::Stuffed
+            | Profile::Covert
+            | Profile::JunkMini => Vec::new(),
         };
         Self {
             profile,
@@ -173,6 +214,9 @@ impl MediaSource {
     /// size; synthetic video: frame sizes scaled by the tier's video bitrate; sequence numbers
     /// and timestamps continue).
     pub fn set_tier(&mut self, tier: Tier) {
+        if self.profile == Profile::BweIgnoring {
+            return;
+        }
         self.audio = AudioEncoding::for_tier(tier);
         let kbps = |t: Tier| t.profile_for(true).video_bitrate_kbps.unwrap_or(1);
         self.video_scale = f64::from(kbps(tier)) / f64::from(kbps(Tier::Good).max(1));
@@ -213,10 +257,19 @@ impl MediaSource {
     pub fn next_tick(&mut self, send_us: u32, out: &mut Vec<Vec<u8>>) {
         match self.profile {
             Profile::Audio => self.audio_frame(send_us, out),
-            Profile::Video | Profile::Simulcast => self.synthetic_frames(send_us, out),
+            Profile::Video
+            | Profile::Simulcast
+            | Profile::AllKeyframe
+            | Profile::NoKeyframe
+            | Profile::BweIgnoring => self.synthetic_frames(send_us, out),
             Profile::H264 => self.h264_frame(send_us, out),
             Profile::Tunnel => self.abusive_audio(1_184, send_us, out),
             Profile::Stuffed => self.abusive_audio(400, send_us, out),
+            Profile::Covert => {
+                let len = self.rng.gen_range(50..=70);
+                self.abusive_audio(len, send_us, out);
+            }
+            Profile::JunkMini => self.junk_mini(send_us, out),
         }
         self.tick = self.tick.wrapping_add(1);
     }
@@ -237,6 +290,37 @@ impl MediaSource {
         let mut payload = vec![0u8; payload_len.max(MEASURE_LEN)];
         self.rng.fill(&mut payload[MEASURE_LEN..]);
         out.push(self.build(header, &mut payload, None, send_us));
+    }
+
+    /// The first tick: a compact full Opus24k frame (60 B of speech); every later one a mini
+    /// frame of 300-400 B of junk (one sequence step, 20 ms).
+    fn junk_mini(&mut self, send_us: u32, out: &mut Vec<Vec<u8>>) {
+        let mut datagram = Vec::new();
+        if self.tick == 0 {
+            let header = MediaHeader {
+                flags: Flags::empty(),
+                media_type: MediaType::Audio,
+                codec: CodecId::Opus24k,
+                stream_id: 0,
+                fec_ratio: 20,
+                seq: self.seq,
+                timestamp: 0,
+                fec_block: 0,
+            };
+            let mut payload = vec![0u8; 60];
+            self.rng.fill(&mut payload[MEASURE_LEN..]);
+            let full = self.build(header, &mut payload, None, send_us);
+            datagram.push(FRAME_TYPE_FULL);
+            datagram.extend_from_slice(&full);
+        } else {
+            let mut junk = vec![0u8; self.rng.gen_range(300..=400)];
+            self.rng.fill(&mut junk[..]);
+            if CompactFrame::encode_mini(1, 20, &junk, &mut datagram).is_none() {
+                return;
+            }
+        }
+        self.seq = self.seq.wrapping_add(1);
+        out.push(datagram);
     }
 
     fn audio_frame(&mut self, send_us: u32, out: &mut Vec<Vec<u8>>) {
@@ -282,7 +366,11 @@ impl MediaSource {
             if !self.tick.is_multiple_of(layer.every) {
                 continue;
             }
-            let keyframe = forced || self.tick.is_multiple_of(GOP_TICKS);
+            let keyframe = match self.profile {
+                Profile::AllKeyframe => true,
+                Profile::NoKeyframe => false,
+                _ => forced || self.tick.is_multiple_of(GOP_TICKS),
+            };
             let (lo, hi) = if keyframe {
                 layer.keyframe_bytes
             } else {
@@ -538,6 +626,120 @@ mod tests {
                     "{profile:?}"
                 );
                 assert!(inspect(d).unwrap().intact);
+            }
+        }
+    }
+
+    #[test]
+    fn covert_timing_is_speech_sized_never_silent_and_never_reports() {
+        let mut src = MediaSource::new(Profile::Covert, 2, 3);
+        assert_eq!(src.interval(), Duration::from_millis(20));
+        assert!(Profile::Covert.is_abusive() && !Profile::Audio.is_abusive());
+        let mut out = Vec::new();
+        for t in 0..500 {
+            src.next_tick(t * 20_000, &mut out);
+        }
+        assert_eq!(out.len(), 500);
+        for (i, d) in out.iter().enumerate() {
+            let p = MediaPacket::parse(d).unwrap();
+            assert_eq!(
+                (p.header.codec, p.quality, p.header.seq, p.header.timestamp),
+                (CodecId::Opus24k, None, i as u32, i as u32 * 20)
+            );
+            assert!((50..=70).contains(&p.payload.len()), "{}", p.payload.len());
+        }
+    }
+
+    /// Packets of `profile` over `ticks` video ticks, with a keyframe asked for at tick 10.
+    fn video_packets(profile: Profile, ticks: u32) -> Vec<MediaHeader> {
+        let mut src = MediaSource::new(profile, 4, 9);
+        let mut out = Vec::new();
+        for t in 0..ticks {
+            if t == 10 {
+                src.request_keyframe();
+            }
+            src.next_tick(t * 33_333, &mut out);
+        }
+        out.iter().map(|d| MediaHeader::read(d).unwrap()).collect()
+    }
+
+    #[test]
+    fn all_keyframe_video_flags_every_packet_and_stays_modest() {
+        let headers = video_packets(Profile::AllKeyframe, 90);
+        assert!(headers.iter().all(|h| h.flags.is_keyframe()));
+        let frames = headers.iter().filter(|h| h.flags.is_frame_end()).count();
+        assert_eq!(frames, 90, "one frame a tick");
+        // 4-8 KB frames: 4 to 7 packets of at most 1200 B.
+        assert!((360..=630).contains(&headers.len()), "{}", headers.len());
+    }
+
+    #[test]
+    fn no_keyframe_video_never_sends_one_even_when_asked() {
+        let headers = video_packets(Profile::NoKeyframe, 150);
+        assert!(headers.iter().all(|h| !h.flags.is_keyframe()));
+        assert_eq!(
+            headers.iter().filter(|h| h.flags.is_frame_end()).count(),
+            150
+        );
+        // Legitimate video sends a keyframe at tick 0 and when asked (tick 10).
+        let legit = video_packets(Profile::Video, 150);
+        let keyframes: std::collections::BTreeSet<u32> = legit
+            .iter()
+            .filter(|h| h.flags.is_keyframe())
+            .map(|h| h.timestamp)
+            .collect();
+        assert_eq!(keyframes, [0, 330, 1_980, 3_960].into_iter().collect());
+    }
+
+    #[test]
+    fn bwe_ignoring_video_keeps_its_rate_whatever_tier_it_is_told() {
+        let bytes = |profile: Profile, tier: Option<Tier>| {
+            let mut src = MediaSource::new(profile, 1, 2);
+            if let Some(t) = tier {
+                src.set_tier(t);
+            }
+            let mut out = Vec::new();
+            for t in 0..120 {
+                src.next_tick(t * 33_333, &mut out);
+            }
+            out.iter().map(Vec::len).sum::<usize>()
+        };
+        let ignoring = bytes(Profile::BweIgnoring, None);
+        assert_eq!(
+            bytes(Profile::BweIgnoring, Some(Tier::Catastrophic)),
+            ignoring
+        );
+        assert_eq!(
+            bytes(Profile::Video, None),
+            ignoring,
+            "the same stream as video"
+        );
+        assert!(bytes(Profile::Video, Some(Tier::Catastrophic)) < ignoring / 5);
+    }
+
+    #[test]
+    fn junk_minis_follow_one_full_frame_and_parse_as_compact_frames() {
+        use switchyard_proto::datagram::InboundDatagram;
+        let mut src = MediaSource::new(Profile::JunkMini, 3, 4);
+        let mut out = Vec::new();
+        for t in 0..50 {
+            src.next_tick(t * 20_000, &mut out);
+        }
+        assert_eq!(out.len(), 50);
+        match InboundDatagram::parse(&out[0]).unwrap() {
+            InboundDatagram::CompactFull(p) => {
+                assert_eq!((p.header.codec, p.payload.len()), (CodecId::Opus24k, 60));
+            }
+            other => panic!("a compact full frame first, not {other:?}"),
+        }
+        for d in &out[1..] {
+            match InboundDatagram::parse(d).unwrap() {
+                InboundDatagram::CompactMini { header, payload } => {
+                    assert_eq!((header.seq_delta, header.timestamp_delta_ms), (1, 20));
+                    assert!((300..=400).contains(&payload.len()));
+                    assert_eq!(usize::from(header.payload_len), payload.len());
+                }
+                other => panic!("mini frames after the first, not {other:?}"),
             }
         }
     }
