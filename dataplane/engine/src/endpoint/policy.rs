@@ -71,8 +71,9 @@ impl Endpoint {
         );
         self.count_held(held);
         log::info!(
-            "conformance: participant {} hung up ({code:?}) {:.3} s after its first packet",
+            "conformance: participant {} ({}) hung up ({code:?}) {:.3} s after its first packet",
             member.id,
+            member.fingerprint,
             since.as_secs_f64()
         );
         self.outbox.events.push_back(ShardEvent::Violation {

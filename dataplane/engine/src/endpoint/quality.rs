@@ -112,9 +112,10 @@ impl Endpoint {
                     Verdict::Abusive => abusive += 1,
                 }
                 if judgement.verdict != before {
+                    let fingerprint = conn.phase.member().map_or("", |m| m.fingerprint.as_str());
                     log::info!(
-                        "conformance: participant {participant} is {:?} (score {:.2}) {:.3} s \
-                         after its first packet; response {:?}",
+                        "conformance: participant {participant} ({fingerprint}) is {:?} \
+                         (score {:.2}) {:.3} s after its first packet; response {:?}",
                         judgement.verdict,
                         judgement.score().unwrap_or(1.0),
                         judgement.since_first_packet.as_secs_f64(),
