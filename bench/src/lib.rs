@@ -5,7 +5,7 @@
 //! - [`participant`]: one participant's scenario around a client, sans-IO: join, media, PLIs,
 //!   hang-up, and what it observed. Driven over sockets by [`run`], in memory by `tests/`.
 //! - [`media`]: audio, video, simulcast and H.264-replay streams with measurement fields in
-//!   the payload.
+//!   the payload, and the abusive profiles the relay's conformance must catch.
 //! - [`quality`]: the client side of relay-judged quality: follow directives, answer
 //!   proposals, report the path in the QualityReport trailer.
 //! - [`stats`]: what one receiver observed.
@@ -13,12 +13,14 @@
 //! - [`run`]: R rooms x P participants, each a glommio task with its own UDP socket, paths
 //!   impaired as the run says.
 //! - [`report`]: summary, table, JSON and `.hgrm` output; [`quality_report`]: what the
-//!   participants heard about quality, per room.
+//!   participants heard about quality, per room; [`conformance_report`]: how fast the relay
+//!   hung each abusive participant up, and whether any legitimate one was touched.
 //! - [`forwarding`]: a real endpoint and real clients in memory, for the criterion benches.
 //! - [`fuzz`]: the endpoint's datagram input as a fuzz entry point.
 
 pub mod annexb;
 pub mod client;
+pub mod conformance_report;
 pub mod forwarding;
 pub mod fuzz;
 pub mod impair;

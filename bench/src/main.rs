@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use switchyard_bench::impair::{parse_duration, parse_fraction, Impairment};
 use switchyard_bench::media::Profile;
 use switchyard_bench::report::{hgrm, process_cpu_seconds, summarize, table};
-use switchyard_bench::run::{run, PathPlan, Progress, RunConfig, UpgradeAnswer};
+use switchyard_bench::run::{run, PathPlan, Progress, RoomProfile, RunConfig, UpgradeAnswer};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -69,6 +69,19 @@ struct Args {
     /// How participants answer the relay's UpgradeProposals.
     #[arg(long, value_enum, default_value_t = UpgradeAnswer::Accept)]
     upgrade_answer: UpgradeAnswer,
+    /// Rooms that send another legitimate profile: ROOMS=PROFILE, ROOMS a room index `N`, a
+    /// range `A..B` (B excluded) or `A..=B`; repeatable ("--room-profile 30..34=video").
+    #[arg(long, value_parser = RoomProfile::parse)]
+    room_profile: Vec<RoomProfile>,
+    /// Rooms with one abusive participant each: ROOMS=PROFILE as for --room-profile
+    /// ("--abuser 40..42=tunnel --abuser 42=covert"). The report shows each abuser's time from
+    /// its first media datagram to the relay's Hangup, and any Hangup a legitimate
+    /// participant got.
+    #[arg(long, value_parser = RoomProfile::parse)]
+    abuser: Vec<RoomProfile>,
+    /// The abusive participant's slot in its room (default: the last one joining on time).
+    #[arg(long)]
+    abuser_slot: Option<u32>,
     #[command(flatten)]
     impair: ImpairArgs,
 }
@@ -163,6 +176,43 @@ impl ImpairArgs {
     }
 }
 
+/// Checks `--room-profile`, `--abuser` and `--abuser-slot` against the run and sets them.
+fn rooms_and_profiles(args: &Args, config: &mut RunConfig) -> Result<(), String> {
+    for (flag, list, abusive) in [
+        ("--room-profile", &args.room_profile, false),
+        ("--abuser", &args.abuser, true),
+    ] {
+        for r in list {
+            if r.rooms.end > args.rooms {
+                return Err(format!(
+                    "{flag}: rooms {:?} are not all among the {} rooms",
+                    r.rooms, args.rooms
+                ));
+            }
+            if r.profile.is_abusive() != abusive {
+                return Err(format!(
+                    "{flag}: {:?} is {} profile",
+                    r.profile,
+                    if abusive {
+                        "a legitimate"
+                    } else {
+                        "an abusive"
+                    }
+                ));
+            }
+        }
+    }
+    if let Some(slot) = args.abuser_slot {
+        if slot >= args.participants.saturating_sub(args.join_late) {
+            return Err("--abuser-slot must name a participant joining on time".into());
+        }
+    }
+    config.room_profiles = args.room_profile.clone();
+    config.abusers = args.abuser.clone();
+    config.abuser_slot = args.abuser_slot;
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args = Args::parse();
@@ -187,6 +237,10 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     }
     config.join_late = args.join_late;
+    if let Err(e) = rooms_and_profiles(&args, &mut config) {
+        eprintln!("{e}");
+        return std::process::ExitCode::from(2);
+    }
     match args.impair.plan(args.rooms, args.participants) {
         Ok(paths) => config.paths = paths,
         Err(e) => {
@@ -201,10 +255,13 @@ fn main() -> std::process::ExitCode {
         }
         config.join_late_after = Duration::from_secs_f64(after);
     }
+    let h264_rooms = args.room_profile.iter().any(|r| r.profile == Profile::H264);
     match (&args.h264, args.profile) {
         (Some(path), _) => match switchyard_bench::annexb::load(path) {
             Ok(units) => {
-                config.profile = Profile::H264;
+                if !h264_rooms {
+                    config.profile = Profile::H264;
+                }
                 config.h264 = Some(units);
             }
             Err(e) => {
@@ -214,6 +271,10 @@ fn main() -> std::process::ExitCode {
         },
         (None, Profile::H264) => {
             eprintln!("--profile h264 needs --h264 FILE");
+            return std::process::ExitCode::from(2);
+        }
+        (None, _) if h264_rooms => {
+            eprintln!("--room-profile ...=h264 needs --h264 FILE");
             return std::process::ExitCode::from(2);
         }
         (None, _) => {}

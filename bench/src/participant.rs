@@ -67,6 +67,8 @@ pub struct ParticipantPlan {
     pub upgrade_answer: UpgradeAnswer,
     /// Connect with participant N's identity instead of its own (a client coming back).
     pub identity_of: Option<u32>,
+    /// Sends an abusive profile: its own media is not counted as legitimate delivery.
+    pub abusive: bool,
 }
 
 impl ParticipantPlan {
@@ -127,6 +129,12 @@ pub struct ParticipantResult {
     pub impairment_onset: Option<Duration>,
     /// When its encoder moved to another tier (since the epoch).
     pub tier_switches: Vec<(Duration, Tier)>,
+    /// What it sent, and whether that is an abusive profile.
+    pub profile: Profile,
+    pub abusive: bool,
+    /// When it sent its first media datagram, and when a Hangup reached it (since the epoch).
+    pub first_media_at: Option<Duration>,
+    pub hangup_at: Option<Duration>,
     pub error: Option<String>,
     /// Where the client was when it stopped (diagnostics for a failed join).
     pub final_phase: Option<Phase>,
@@ -167,6 +175,10 @@ impl ParticipantResult {
             answers_sent: 0,
             impairment_onset: None,
             tier_switches: Vec::new(),
+            profile: Profile::Audio,
+            abusive: false,
+            first_media_at: None,
+            hangup_at: None,
             error: None,
             final_phase: None,
             quic_established: false,
@@ -239,6 +251,8 @@ impl Participant {
         let mut result = ParticipantResult::new(index, config.participants, identity.fingerprint());
         result.late = plan.late;
         result.impaired = plan.impaired();
+        result.profile = plan.profile;
+        result.abusive = plan.abusive;
         let mut rng = StdRng::seed_from_u64(config.seed.rotate_left(17) ^ u64::from(index));
         let mut quic_config =
             crate::client::client_config().map_err(|e| format!("quic config: {e}"))?;
@@ -414,7 +428,10 @@ impl Participant {
                     }
                 }
                 ClientEvent::RoomUpdate { count } => self.result.room_updates.push(count),
-                ClientEvent::Hangup(reason) => self.result.hangup = Some(reason),
+                ClientEvent::Hangup(reason) => {
+                    self.result.hangup = Some(reason);
+                    self.result.hangup_at = Some(now.saturating_duration_since(self.epoch));
+                }
                 ClientEvent::BadAnswer => self.result.bad_answer = true,
                 ClientEvent::Other(SignalMessage::PictureLossIndication { stream_id, .. }) => {
                     self.result.plis_received.push(stream_id);
@@ -534,6 +551,9 @@ impl Participant {
             if !self.client.send_datagram(&d) {
                 self.result.send_failures += 1;
                 continue;
+            }
+            if self.result.sent == 0 {
+                self.result.first_media_at = Some(now.saturating_duration_since(self.epoch));
             }
             self.result.sent += 1;
             let layer = MediaHeader::read(&d).ok().and_then(|h| layer_index(&h));

@@ -1,6 +1,7 @@
 //! Turns participant results into the numbers a run is judged by: a table, a JSON summary,
 //! and an HdrHistogram percentile distribution (`.hgrm`).
 
+use crate::conformance_report::{conformance_table, summarize_conformance, ConformanceSummary};
 use crate::media::Profile;
 use crate::quality_report::{quality_table, summarize_quality, QualitySummary};
 use crate::run::{ParticipantResult, RunConfig};
@@ -49,6 +50,8 @@ pub struct Summary {
     pub impaired_links_lost: Option<(u64, u64)>,
     /// What participants heard from the relay's quality judge, when anything.
     pub quality: Option<QualitySummary>,
+    /// When the run had abusive participants: how the relay's conformance answered them.
+    pub conformance: Option<ConformanceSummary>,
 }
 
 /// The on-time receivers of one kind.
@@ -79,10 +82,10 @@ pub fn summarize(
 ) -> (Summary, Histogram<u64>) {
     // Late joiners see part of the run (and replayed keyframes with old send times): they
     // are judged by their time to first keyframe, not by the delivery ratio or latency.
-    let (all, expected) = receivers(config, results, |_| true);
+    let (all, expected) = receivers(results, |_| true);
     let any_impaired = results.iter().any(|r| r.impaired);
     let group = |impaired: bool| {
-        let (stats, expected) = receivers(config, results, |r| r.impaired == impaired);
+        let (stats, expected) = receivers(results, |r| r.impaired == impaired);
         Group {
             receivers: results
                 .iter()
@@ -172,6 +175,7 @@ pub fn summarize(
                 })
         }),
         quality: summarize_quality(results, config.participants),
+        conformance: summarize_conformance(results),
     };
     (summary, hist)
 }
@@ -179,14 +183,27 @@ pub fn summarize(
 /// The merged stats of the on-time receivers `member` selects, and the deliveries a perfect
 /// relay would have made them: each datagram of every other joined member of the room.
 fn receivers(
-    config: &RunConfig,
     results: &[ParticipantResult],
     member: impl Fn(&ParticipantResult) -> bool,
 ) -> (ReceiverStats, u64) {
     let mut stats = ReceiverStats::default();
     let mut expected = 0u64;
-    for r in results.iter().filter(|r| !r.late && member(r)) {
+    // Abusive participants are neither judged as receivers nor counted as senders: what the
+    // relay did to them is the conformance report's business.
+    for r in results
+        .iter()
+        .filter(|r| !r.late && !r.abusive && member(r))
+    {
         stats.merge(&r.stats);
+        let room_mates = || {
+            results
+                .iter()
+                .filter(|o| o.room == r.room && o.index != r.index)
+        };
+        stats.delivered -= room_mates()
+            .filter(|o| o.abusive)
+            .map(|o| r.stats.delivered_from(o.index))
+            .sum::<u64>();
         if !r.joined {
             continue;
         }
@@ -194,10 +211,9 @@ fn receivers(
         let layer = (0..3)
             .max_by_key(|l| r.stats.delivered_by_layer.get(*l).copied().unwrap_or(0))
             .unwrap_or(0);
-        expected += results
-            .iter()
-            .filter(|o| o.room == r.room && o.joined && o.index != r.index)
-            .map(|o| match config.profile {
+        expected += room_mates()
+            .filter(|o| o.joined && !o.abusive)
+            .map(|o| match o.profile {
                 Profile::Simulcast => o.sent_by_layer.get(layer).copied().unwrap_or(0),
                 _ => o.sent,
             })
@@ -312,6 +328,9 @@ pub fn table(s: &Summary) -> String {
     let _ = writeln!(out, "+-{}-+-{}-+", "-".repeat(width), "-".repeat(16));
     if let Some(q) = &s.quality {
         out.push_str(&quality_table(q));
+    }
+    if let Some(c) = &s.conformance {
+        out.push_str(&conformance_table(c));
     }
     out
 }
@@ -445,6 +464,51 @@ mod tests {
             t.contains("others: delivered / expected") && t.contains("40 / 40"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn abusive_participants_are_neither_receivers_nor_senders_of_the_legitimate_figures() {
+        use crate::media::MediaSource;
+        use crate::stats::Layout;
+        let relay = "127.0.0.1:4433".parse().unwrap();
+        let config = RunConfig::new(relay, 1, 3, Profile::Audio, Duration::from_secs(1));
+        let layout = Layout {
+            participants_per_room: 3,
+        };
+        let mut results: Vec<ParticipantResult> = (0..3)
+            .map(|i| {
+                let mut r = ParticipantResult::new(i, 3, String::new());
+                r.joined = true;
+                r.sent = 10;
+                r
+            })
+            .collect();
+        // Participant 2 is a covert sender whose media the relay forwarded.
+        results[2].abusive = true;
+        for sender in 0..3u32 {
+            let mut packets = Vec::new();
+            let mut source = MediaSource::new(Profile::Audio, sender, 1);
+            for t in 0..10u32 {
+                source.next_tick(t * 20_000, &mut packets);
+            }
+            for receiver in (0..3u32).filter(|r| *r != sender) {
+                for d in &packets {
+                    results[receiver as usize]
+                        .stats
+                        .record(d, receiver, layout, 1_000);
+                }
+            }
+        }
+        let (s, _) = summarize(&config, &results, Duration::from_secs(1));
+        assert_eq!(
+            (s.expected, s.delivered),
+            (20, 20),
+            "0 and 1 got each other's 10; the abuser's 10 to each are not counted"
+        );
+        assert_eq!(s.delivery_ratio, 1.0);
+        let c = s.conformance.as_ref().expect("a conformance section");
+        assert_eq!((c.abusers.len(), c.legitimate), (1, 2));
+        assert!(table(&s).contains("conformance: 1 abusive participants"));
     }
 
     #[test]

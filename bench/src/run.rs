@@ -75,7 +75,51 @@ pub struct RunConfig {
     pub paths: PathPlan,
     /// How participants answer the relay's upgrade proposals.
     pub upgrade_answer: UpgradeAnswer,
+    /// Rooms whose participants send another legitimate profile than `profile` (the last
+    /// match wins).
+    pub room_profiles: Vec<RoomProfile>,
+    /// Rooms with one abusive participant each, in slot `abuser_slot` (default: the last
+    /// participant joining on time).
+    pub abusers: Vec<RoomProfile>,
+    pub abuser_slot: Option<u32>,
     pub tweak: Option<Tweak>,
+}
+
+/// A profile for a range of rooms: `--room-profile 30..35=h264`, `--abuser 40=tunnel`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomProfile {
+    pub rooms: std::ops::Range<u32>,
+    pub profile: Profile,
+}
+
+impl RoomProfile {
+    /// `ROOMS=PROFILE`, ROOMS being a room index `N`, a range `A..B` (B excluded) or
+    /// `A..=B` (B included).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        use clap::ValueEnum;
+        let (rooms, profile) = text
+            .rsplit_once('=')
+            .ok_or_else(|| format!("{text:?}: expected ROOMS=PROFILE"))?;
+        let profile = Profile::from_str(profile.trim(), true)
+            .map_err(|_| format!("{text:?}: unknown profile {profile:?}"))?;
+        let number = |n: &str| {
+            n.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("{text:?}: {n:?} is not a room index"))
+        };
+        let rooms = if let Some((a, b)) = rooms.split_once("..=") {
+            number(a)?..number(b)?.saturating_add(1)
+        } else if let Some((a, b)) = rooms.split_once("..") {
+            number(a)?..number(b)?
+        } else {
+            let n = number(rooms)?;
+            n..n.saturating_add(1)
+        };
+        if rooms.is_empty() {
+            return Err(format!("{text:?}: no rooms in that range"));
+        }
+        Ok(Self { rooms, profile })
+    }
 }
 
 impl std::fmt::Debug for RunConfig {
@@ -116,6 +160,9 @@ impl RunConfig {
             join_late_after: duration / 2,
             paths: PathPlan::default(),
             upgrade_answer: UpgradeAnswer::Accept,
+            room_profiles: Vec::new(),
+            abusers: Vec::new(),
+            abuser_slot: None,
             tweak: None,
         }
     }
@@ -158,7 +205,25 @@ impl RunConfig {
             impair_after: None,
             upgrade_answer: UpgradeAnswer::Accept,
             identity_of: None,
+            abusive: false,
         };
+        if let Some(p) = self
+            .room_profiles
+            .iter()
+            .rev()
+            .find(|p| p.rooms.contains(&room))
+        {
+            plan.profile = p.profile;
+        }
+        let abuser_slot = self
+            .abuser_slot
+            .unwrap_or_else(|| self.on_time().saturating_sub(1));
+        if slot == abuser_slot {
+            if let Some(a) = self.abusers.iter().rev().find(|a| a.rooms.contains(&room)) {
+                plan.profile = a.profile;
+                plan.abusive = true;
+            }
+        }
         if slot >= self.on_time() {
             plan.late = true;
             plan.join_delay = self.join_late_after;
@@ -426,4 +491,66 @@ async fn drive(
     result.uplink = path.up.stats();
     result.downlink = path.down.stats();
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_profiles_parse_an_index_and_both_kinds_of_range() {
+        let p = |t: &str| RoomProfile::parse(t);
+        assert_eq!(
+            p("3=tunnel"),
+            Ok(RoomProfile {
+                rooms: 3..4,
+                profile: Profile::Tunnel
+            })
+        );
+        assert_eq!(p("40..44=covert").map(|r| r.rooms), Ok(40..44));
+        assert_eq!(
+            p("40..=44=junk-mini").map(|r| (r.rooms, r.profile)),
+            Ok((40..45, Profile::JunkMini))
+        );
+        assert_eq!(p(" 2 .. 5 = video").map(|r| r.rooms), Ok(2..5));
+        for bad in ["tunnel", "x=tunnel", "3=opus", "5..5=video", "4..2=video"] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plans_take_the_room_profile_and_one_abuser_per_named_room() {
+        let relay = "127.0.0.1:4433".parse().unwrap();
+        let mut c = RunConfig::new(relay, 4, 3, Profile::Audio, Duration::from_secs(1));
+        c.room_profiles = vec![RoomProfile::parse("1..=2=video").unwrap()];
+        c.abusers = vec![
+            RoomProfile::parse("2..4=tunnel").unwrap(),
+            RoomProfile::parse("3=covert").unwrap(),
+        ];
+        let plans: Vec<(Profile, bool)> = (0..12)
+            .map(|i| c.plan(i))
+            .map(|p| (p.profile, p.abusive))
+            .collect();
+        use Profile::{Audio, Covert, Tunnel, Video};
+        assert_eq!(
+            plans,
+            vec![
+                (Audio, false),
+                (Audio, false),
+                (Audio, false),
+                (Video, false),
+                (Video, false),
+                (Video, false),
+                (Video, false),
+                (Video, false),
+                (Tunnel, true),
+                (Audio, false),
+                (Audio, false),
+                (Covert, true),
+            ]
+        );
+        c.abuser_slot = Some(0);
+        assert_eq!((c.plan(9).profile, c.plan(9).abusive), (Covert, true));
+        assert!(!c.plan(11).abusive);
+    }
 }
