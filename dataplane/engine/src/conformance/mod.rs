@@ -192,10 +192,12 @@ impl SenderConformance {
                     self.audio_score
                         .observe(now, header.codec, payload_len, quality);
                 }
-                MediaType::Video => {
-                    self.video_score
-                        .observe(now, payload_len, header.flags.is_keyframe())
-                }
+                MediaType::Video => self.video_score.observe(
+                    now,
+                    payload_len,
+                    header.flags.is_keyframe(),
+                    header.timestamp,
+                ),
                 MediaType::Data | MediaType::Control => {}
             }
         }
@@ -245,6 +247,11 @@ impl SenderConformance {
         let ending = self.pending_video_kbps.take().map_or(old, |(_, kbps)| kbps);
         self.video_score.on_bandwidth(now, ending);
         self.pending_video_kbps = Some((now + BANDWIDTH_RESPONSE_TIME, kbps));
+    }
+
+    /// The relay asked this sender for a keyframe: its answer is not held against it.
+    pub fn on_keyframe_request(&mut self, now: Instant) {
+        self.video_score.on_keyframe_request(now);
     }
 
     /// Gives the video scorer an allowed-rate change whose response time is over.

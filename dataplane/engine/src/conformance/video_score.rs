@@ -22,12 +22,16 @@
 //! or it is unresponsive. As in the reference code, "nothing judged" (no sample, or no drop
 //! over 30 %) costs 0.15. Where this differs from the reference code:
 //!
-//! - Keyframe gaps are between keyframe *frames*: a KeyFrame packet less than 10 ms after the
-//!   previous KeyFrame packet belongs to the same keyframe. The reference takes a gap per
-//!   packet, and a real keyframe spans dozens of packets, whose sub-millisecond gaps would
-//!   make any real GOP look irregular.
-//! - The I/P ratio counts frames the same way (a delta packet less than 10 ms after the
-//!   previous delta packet is the same frame). The reference counts packets, and a keyframe
+//! - Keyframe gaps are between keyframe *frames*: consecutive KeyFrame packets with the same
+//!   media timestamp are one keyframe (however the network spread them). The reference takes
+//!   a gap per packet, and a real keyframe spans dozens of packets, whose sub-millisecond gaps
+//!   would make any real GOP look irregular.
+//! - A keyframe that answers the relay's own request (a PictureLossIndication it sent the
+//!   sender within the last second: a joiner, a layer switch, a receiver's loss) is left out
+//!   of the keyframe gaps and the I/P ratio. Otherwise every join to a room would count
+//!   against every video publisher in it.
+//! - The I/P ratio counts frames the same way (consecutive delta packets with one timestamp
+//!   are one frame). The reference counts packets, and a keyframe
 //!   is many times a delta frame's size: a real 30 fps stream with a 2 s GOP has 59 delta
 //!   frames per keyframe but only 5 to 10 delta packets per keyframe packet, which the
 //!   reference would score as 0.4 to 0.6, among the abusers.
@@ -41,8 +45,8 @@ use std::time::{Duration, Instant};
 
 /// Packets before [`VideoScorer::legitimacy`] gives a score.
 pub const MIN_PACKETS: u64 = 30;
-/// KeyFrame packets closer together than this are one keyframe.
-pub const SAME_KEYFRAME_WITHIN: Duration = Duration::from_millis(10);
+/// A keyframe starting this soon after the relay asked for one answers the request.
+pub const KEYFRAME_ANSWER_WITHIN: Duration = Duration::from_secs(1);
 
 const KEYFRAME_GAPS: usize = 50;
 const KEYFRAME_MIN_GAPS: usize = 3;
@@ -59,9 +63,12 @@ pub struct VideoScorer {
     keyframe_packets: u64,
     keyframe_frames: u64,
     delta_frames: u64,
-    last_delta_packet: Option<Instant>,
-    last_keyframe_packet: Option<Instant>,
+    /// The media timestamps of the last delta and KeyFrame packets (a frame's packets share
+    /// one).
+    last_delta_timestamp: Option<u32>,
+    last_keyframe_timestamp: Option<u32>,
     last_keyframe_start: Option<Instant>,
+    keyframe_requested_until: Option<Instant>,
     keyframe_gaps: Samples<KEYFRAME_GAPS>,
     interval_start: Option<Instant>,
     interval_bytes: u64,
@@ -84,9 +91,10 @@ impl VideoScorer {
             keyframe_packets: 0,
             keyframe_frames: 0,
             delta_frames: 0,
-            last_delta_packet: None,
-            last_keyframe_packet: None,
+            last_delta_timestamp: None,
+            last_keyframe_timestamp: None,
             last_keyframe_start: None,
+            keyframe_requested_until: None,
             keyframe_gaps: Samples::new(),
             interval_start: None,
             interval_bytes: 0,
@@ -97,29 +105,44 @@ impl VideoScorer {
         }
     }
 
-    /// One video packet: its arrival, payload length, and whether it has the KeyFrame flag.
-    pub fn observe(&mut self, now: Instant, payload_len: usize, keyframe: bool) {
+    /// One video packet: its arrival, payload length, whether it has the KeyFrame flag, and
+    /// its media timestamp.
+    pub fn observe(&mut self, now: Instant, payload_len: usize, keyframe: bool, timestamp: u32) {
         self.packets += 1;
         self.interval_start.get_or_insert(now);
         self.interval_bytes = self.interval_bytes.saturating_add(payload_len as u64);
-        let same_frame = |last: Option<Instant>| {
-            last.is_some_and(|last| now.saturating_duration_since(last) < SAME_KEYFRAME_WITHIN)
-        };
         if !keyframe {
-            if !same_frame(self.last_delta_packet.replace(now)) {
+            if self.last_delta_timestamp.replace(timestamp) != Some(timestamp) {
                 self.delta_frames += 1;
             }
             return;
         }
         self.keyframe_packets += 1;
-        let continues = same_frame(self.last_keyframe_packet.replace(now));
-        if !continues {
-            self.keyframe_frames += 1;
-            if let Some(last) = self.last_keyframe_start.replace(now) {
-                self.keyframe_gaps
-                    .push(now.saturating_duration_since(last).as_secs_f64());
-            }
+        if self.last_keyframe_timestamp.replace(timestamp) == Some(timestamp) {
+            return;
         }
+        let requested = self
+            .keyframe_requested_until
+            .take()
+            .is_some_and(|until| now <= until);
+        if requested {
+            // An answer to the relay's request is not the sender's GOP: neither the gap
+            // that ends here nor the one that starts here is measured, and it is not an I
+            // frame of the I/P ratio.
+            self.last_keyframe_start = None;
+            return;
+        }
+        self.keyframe_frames += 1;
+        if let Some(last) = self.last_keyframe_start.replace(now) {
+            self.keyframe_gaps
+                .push(now.saturating_duration_since(last).as_secs_f64());
+        }
+    }
+
+    /// The relay asked this sender for a keyframe (a PictureLossIndication): the next
+    /// keyframe to start within [`KEYFRAME_ANSWER_WITHIN`] answers it.
+    pub fn on_keyframe_request(&mut self, now: Instant) {
+        self.keyframe_requested_until = Some(now + KEYFRAME_ANSWER_WITHIN);
     }
 
     /// A bandwidth estimate for the paths this sender's media goes to; ends a rate interval.
@@ -189,8 +212,14 @@ mod tests {
 
     #[derive(Debug, Clone, Copy)]
     enum Event {
-        Packet { len: usize, keyframe: bool },
+        Packet {
+            len: usize,
+            keyframe: bool,
+            ts: u32,
+        },
         Bandwidth(u32),
+        /// The relay asked for a keyframe.
+        Request,
     }
 
     fn ms(n: u64) -> Duration {
@@ -207,8 +236,9 @@ mod tests {
         let mut scorer = VideoScorer::new();
         for (at, event) in events {
             match event {
-                Event::Packet { len, keyframe } => scorer.observe(t0 + at, len, keyframe),
+                Event::Packet { len, keyframe, ts } => scorer.observe(t0 + at, len, keyframe, ts),
                 Event::Bandwidth(kbps) => scorer.on_bandwidth(t0 + at, kbps),
+                Event::Request => scorer.on_keyframe_request(t0 + at),
             }
         }
         scorer
@@ -228,6 +258,7 @@ mod tests {
                     Event::Packet {
                         len: len(at),
                         keyframe,
+                        ts: frame as u32 * 33,
                     },
                 ));
             }
@@ -242,18 +273,32 @@ mod tests {
             .collect()
     }
 
+    /// A one-packet delta frame (its timestamp: its arrival in ms).
     fn delta(at: Duration) -> (Duration, Event) {
+        delta_part(at, at.as_millis() as u32)
+    }
+
+    /// A one-packet keyframe (its timestamp: its arrival in ms).
+    fn key(at: Duration) -> (Duration, Event) {
+        key_part(at, at.as_millis() as u32)
+    }
+
+    /// A packet of the delta frame with timestamp `ts`.
+    fn delta_part(at: Duration, ts: u32) -> (Duration, Event) {
         let packet = Event::Packet {
             len: 500,
             keyframe: false,
+            ts,
         };
         (at, packet)
     }
 
-    fn key(at: Duration) -> (Duration, Event) {
+    /// A packet of the keyframe with timestamp `ts`.
+    fn key_part(at: Duration, ts: u32) -> (Duration, Event) {
         let packet = Event::Packet {
             len: 1000,
             keyframe: true,
+            ts,
         };
         (at, packet)
     }
@@ -338,25 +383,64 @@ mod tests {
     }
 
     #[test]
-    fn keyframe_packets_within_10ms_are_one_keyframe() {
+    fn keyframes_the_relay_asked_for_are_not_gop_keyframes() {
+        // A regular 2 s GOP, plus three 24-packet keyframes in the first second (a room
+        // filling up), each 20 ms after a request: the answers are left out.
+        let extra: Vec<_> = [100u64, 400, 700]
+            .into_iter()
+            .flat_map(|r| {
+                (0..24).map(move |p| {
+                    key_part(ms(r + 20) + Duration::from_micros(100 * p), 5 + r as u32)
+                })
+            })
+            .collect();
+        let requests: Vec<_> = [100u64, 400, 700]
+            .into_iter()
+            .map(|r| (ms(r), Event::Request))
+            .collect();
+        let asked = play([gop(12, |_| 1000), extra.clone(), requests].concat());
+        let plain = play(gop(12, |_| 1000));
+        assert_eq!(asked.keyframe_frames, plain.keyframe_frames);
+        assert_score(&asked, 0.85);
+        assert_score(&plain, 0.85);
+        // Unasked, the same three keyframes are held against it (irregular gaps).
+        let unasked = play([gop(12, |_| 1000), extra].concat());
+        assert_eq!(unasked.keyframe_frames, plain.keyframe_frames + 3);
+        assert!(
+            unasked.legitimacy().unwrap() < 0.8,
+            "{:?}",
+            unasked.legitimacy()
+        );
+        // An answer later than a second is not an answer.
+        let late = play(vec![(ms(0), Event::Request), key(ms(1_001))]);
+        assert_eq!(late.keyframe_frames, 1);
+    }
+
+    #[test]
+    fn keyframe_packets_with_one_timestamp_are_one_keyframe_however_spread() {
         let t0 = switchyard_testclock::origin();
         let mut scorer = VideoScorer::new();
+        // 40 packets over 80 ms (a paced keyframe), one timestamp: one keyframe.
         for p in 0..40 {
-            scorer.observe(t0 + ms(p), 1000, true);
+            scorer.observe(t0 + ms(2 * p), 1000, true, 990);
         }
-        scorer.observe(t0 + ms(39) + Duration::from_micros(9_999), 1000, true);
         assert_eq!(
             scorer.last_keyframe_start,
             Some(t0),
-            "one keyframe, 49 ms long"
+            "one keyframe, 78 ms long"
         );
-        let next = t0 + ms(39) + Duration::from_micros(9_999) + ms(10);
-        scorer.observe(next, 1000, true);
+        assert_eq!(scorer.keyframe_frames, 1);
+        // The next timestamp is the next keyframe, however soon.
+        let next = t0 + ms(79);
+        scorer.observe(next, 1000, true, 1_023);
         assert_eq!(scorer.last_keyframe_start, Some(next));
-        assert_eq!(
-            scorer.keyframe_packets, 42,
-            "the I/P ratio still counts packets"
-        );
+        assert_eq!((scorer.keyframe_frames, scorer.keyframe_packets), (2, 41));
+        // Delta packets group the same way.
+        for p in 0..5 {
+            scorer.observe(next + ms(p), 300, false, 1_056);
+        }
+        scorer.observe(next + ms(40), 300, false, 1_089);
+        assert_eq!(scorer.delta_frames, 2);
     }
 
     #[test]
@@ -383,13 +467,14 @@ mod tests {
         // 30 fps, six KeyFrame packets a frame: every frame is a keyframe, perfectly
         // regular, but there is no P packet: 0.60, and nothing judged 0.15.
         let events = (0..300u32)
-            .flat_map(|f| (0..6).map(move |p| key(FRAME * f + ms(p))))
+            .flat_map(|f| (0..6).map(move |p| key_part(FRAME * f + ms(p), f * 33)))
             .collect();
         let all_key = play(events);
         assert_score(&all_key, 0.25);
         assert_eq!(verdicts(&all_key), (Verdict::Abusive, Verdict::Suspect));
-        // A back-to-back keyframe flood is one long keyframe: too few gaps, 0.10.
-        let flood = |n: u64| play((0..n).map(|i| key(ms(i))).collect());
+        // A back-to-back keyframe flood with one timestamp is one long keyframe: too few
+        // gaps, 0.10.
+        let flood = |n: u64| play((0..n).map(|i| key_part(ms(i), 0)).collect());
         assert_score(&flood(30), 1.0 - 0.10 - 0.30 - 0.15);
         assert_score(&flood(31), 1.0 - 0.10 - 0.60 - 0.15);
     }
@@ -429,6 +514,7 @@ mod tests {
                 let packet = Event::Packet {
                     len: len as usize,
                     keyframe: false,
+                    ts: (s * 10 + p) as u32,
                 };
                 events.push((secs(s) + ms(50 + 100 * p), packet));
             }
@@ -459,7 +545,7 @@ mod tests {
         scorer.on_bandwidth(t0, 4000);
         scorer.on_bandwidth(t0 + secs(1), 4000);
         for i in 0..30u64 {
-            scorer.observe(t0 + secs(1) + ms(10 + 30 * i), 1000, false);
+            scorer.observe(t0 + secs(1) + ms(10 + 30 * i), 1000, false, i as u32);
         }
         scorer.on_bandwidth(t0 + secs(2), 1000);
         assert_eq!((scorer.responsive, scorer.unresponsive), (0, 0));

@@ -304,6 +304,9 @@ impl Rooms {
         {
             PliVerdict::Forward => {
                 counters.pli_forwarded += 1;
+                if let Some(conn) = conns.get_mut(owner) {
+                    conn.conformance.on_keyframe_request(now);
+                }
                 let pli = SignalMessage::PictureLossIndication {
                     version: default_signal_version(),
                     stream_id,

@@ -111,6 +111,12 @@ impl Endpoint {
                     Verdict::Suspect => suspect += 1,
                     Verdict::Abusive => abusive += 1,
                 }
+                log::debug!(
+                    "conformance: participant {participant} audio {:?} video {:?} {:?}",
+                    judgement.audio,
+                    judgement.video,
+                    judgement.verdict
+                );
                 if judgement.verdict != before {
                     let fingerprint = conn.phase.member().map_or("", |m| m.fingerprint.as_str());
                     log::info!(
