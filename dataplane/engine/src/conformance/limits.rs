@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | A bitrate, 1 s window | `max(nominal x 3 x 1.15, 2000)` bps | 10 Mbps |
 //! | B packet rate, 1 s window | `1.5 x 3 x 1000 / frame_ms` pps (225 at 20 ms) | 3,000 pps |
-//! | C timestamps, 200 packets | mean Δts/Δseq within `frame_ms x [0.5, 2]` | media time within `[0.5, 2] x` wall time over >= 2 s |
+//! | C timestamps, 200 packets | mean Δts/Δseq within `frame_ms x [0.5, 2]` | media time within `[0.5, 2] x` wall time over >= 10 s |
 //! | D payload EWMA (α 0.05) | `2 x` the codec's bound (320 B for Opus24k) | none: the path MTU bounds a video datagram |
 //! | E token bucket | 32,000 B/s, 1,920,000 B (256 kbps, 30 s at 2x) | 625,000 B/s, 37,500,000 B (5 Mbps, 30 s at 2x) |
 //!

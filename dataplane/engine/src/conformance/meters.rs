@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 use switchyard_proto::signal::ViolationCode;
 
 const WINDOW: Duration = Duration::from_secs(1);
-/// Video's timestamp pace is measured over at least this much wall time.
-const PACE_PERIOD: Duration = Duration::from_secs(2);
+/// Video's timestamp pace is measured over at least this much wall time: long enough that a
+/// sender catching up after a stall of a few seconds (its queued frames arriving at once) is
+/// not taken for one whose clock runs fast.
+const PACE_PERIOD: Duration = Duration::from_secs(10);
 
 /// A conformance tier with a per-packet check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -417,7 +419,7 @@ mod tests {
             Tier::C,
             Limits::for_packet(MediaType::Video, CodecId::H264Baseline).unwrap(),
         );
-        // 30 frames a second of 33 ms, 5 packets per frame, over 2 s: pace 1.
+        // 30 frames a second of 33 ms, 5 packets per frame, over 10 s: pace 1.
         for (ts_per_frame, flagged) in [
             (33, false),
             (16, true),
@@ -427,7 +429,7 @@ mod tests {
         ] {
             let mut m = StreamMeter::new();
             let mut fails = Vec::new();
-            for frame in 0..=61u32 {
+            for frame in 0..=301u32 {
                 for part in 0..5u32 {
                     let at = t0 + Duration::from_micros(u64::from(frame) * 33_333);
                     let p = packet(frame * 5 + part, frame * ts_per_frame, 1_100);
@@ -439,6 +441,34 @@ mod tests {
                 flagged,
                 "{ts_per_frame} ms of media per 33.3 ms"
             );
+        }
+    }
+
+    #[test]
+    fn tier_c_video_lets_a_sender_catch_up_after_a_stall() {
+        let t0 = switchyard_testclock::origin();
+        let video = only(
+            Tier::C,
+            Limits::for_packet(MediaType::Video, CodecId::H264Baseline).unwrap(),
+        );
+        // 30 s at 30 frames a second, but frames 90-179 (3 s) are held back by the path
+        // and arrive together when it clears, at frame 180's time.
+        for stall in [90u32, 150] {
+            let mut m = StreamMeter::new();
+            let mut flagged = 0;
+            for frame in 0..900u32 {
+                let sent = u64::from(frame) * 33_333;
+                let held = (stall..stall + 90).contains(&frame);
+                let at = t0
+                    + Duration::from_micros(if held {
+                        u64::from(stall + 90) * 33_333
+                    } else {
+                        sent
+                    });
+                let p = packet(frame, frame * 33, 1_100);
+                flagged += usize::from(m.observe(at, p, &video).first().is_some());
+            }
+            assert_eq!(flagged, 0, "a 3 s stall from frame {stall}");
         }
     }
 

@@ -22,10 +22,12 @@
 //! or it is unresponsive. As in the reference code, "nothing judged" (no sample, or no drop
 //! over 30 %) costs 0.15. Where this differs from the reference code:
 //!
-//! - Keyframe gaps are between keyframe *frames*: consecutive KeyFrame packets with the same
-//!   media timestamp are one keyframe (however the network spread them). The reference takes
-//!   a gap per packet, and a real keyframe spans dozens of packets, whose sub-millisecond gaps
-//!   would make any real GOP look irregular.
+//! - Keyframe gaps are between keyframe *frames*, in media time: consecutive KeyFrame packets
+//!   with the same timestamp are one keyframe, and a gap is the difference of two keyframes'
+//!   timestamps (ms). The reference takes a gap per packet in arrival time, and a real
+//!   keyframe spans dozens of packets, whose sub-millisecond gaps would make any real GOP look
+//!   irregular; arrival times also carry every stall of the path. Tier C holds timestamps to
+//!   wall time, so a sender cannot fake a regular GOP with them.
 //! - A keyframe that answers the relay's own request (a PictureLossIndication it sent the
 //!   sender within the last second: a joiner, a layer switch, a receiver's loss) is left out
 //!   of the keyframe gaps and the I/P ratio. Otherwise every join to a room would count
@@ -67,7 +69,8 @@ pub struct VideoScorer {
     /// one).
     last_delta_timestamp: Option<u32>,
     last_keyframe_timestamp: Option<u32>,
-    last_keyframe_start: Option<Instant>,
+    /// The media timestamp (ms) of the last GOP keyframe.
+    last_keyframe_start: Option<u32>,
     keyframe_requested_until: Option<Instant>,
     keyframe_gaps: Samples<KEYFRAME_GAPS>,
     interval_start: Option<Instant>,
@@ -133,9 +136,9 @@ impl VideoScorer {
             return;
         }
         self.keyframe_frames += 1;
-        if let Some(last) = self.last_keyframe_start.replace(now) {
+        if let Some(last) = self.last_keyframe_start.replace(timestamp) {
             self.keyframe_gaps
-                .push(now.saturating_duration_since(last).as_secs_f64());
+                .push(f64::from(timestamp.wrapping_sub(last)) / 1000.0);
         }
     }
 
@@ -426,14 +429,14 @@ mod tests {
         }
         assert_eq!(
             scorer.last_keyframe_start,
-            Some(t0),
+            Some(990),
             "one keyframe, 78 ms long"
         );
         assert_eq!(scorer.keyframe_frames, 1);
         // The next timestamp is the next keyframe, however soon.
         let next = t0 + ms(79);
         scorer.observe(next, 1000, true, 1_023);
-        assert_eq!(scorer.last_keyframe_start, Some(next));
+        assert_eq!(scorer.last_keyframe_start, Some(1_023));
         assert_eq!((scorer.keyframe_frames, scorer.keyframe_packets), (2, 41));
         // Delta packets group the same way.
         for p in 0..5 {
@@ -441,6 +444,22 @@ mod tests {
         }
         scorer.observe(next + ms(40), 300, false, 1_089);
         assert_eq!(scorer.delta_frames, 2);
+    }
+
+    #[test]
+    fn keyframe_regularity_is_measured_in_media_time_not_arrival_time() {
+        // A 2 s GOP whose keyframes arrive 0.5, 3.5, 4 and 6 s in (a stall held the second
+        // back): in media time the gaps are all 2 s.
+        let mut events = gop(12, |_| 1000);
+        events.retain(|(_, e)| !matches!(e, Event::Packet { keyframe: true, .. }));
+        for (n, arrival) in [500u64, 3_500, 4_000, 6_000, 8_000, 10_000]
+            .into_iter()
+            .enumerate()
+        {
+            events.push(key_part(ms(arrival), n as u32 * 1_980));
+        }
+        let scorer = play(events);
+        assert_eq!(scorer.keyframe_gaps.cov(KEYFRAME_MIN_GAPS), Some(0.0));
     }
 
     #[test]
