@@ -16,7 +16,8 @@
 //!
 //! Bandwidth: [`VideoScorer::on_bandwidth`] gives an estimate of the paths this sender's
 //! media goes to, and closes an interval; the sender's rate over an interval is the payload
-//! bytes it sent in it over its length. A sample that is more than 30 % below the previous
+//! bytes that arrived in it over the media time they cover (their timestamps' span), so a
+//! path's stall and the burst after it do not change it. A sample that is more than 30 % below the previous
 //! one is judged: the estimate covers the interval that just ended, so the sender's rate in
 //! that interval must be at least 10 % below its rate in the interval before (responsive),
 //! or it is unresponsive. As in the reference code, "nothing judged" (no sample, or no drop
@@ -73,8 +74,10 @@ pub struct VideoScorer {
     last_keyframe_start: Option<u32>,
     keyframe_requested_until: Option<Instant>,
     keyframe_gaps: Samples<KEYFRAME_GAPS>,
-    interval_start: Option<Instant>,
     interval_bytes: u64,
+    /// The first timestamp of the interval, and the earliest and latest timestamps seen, as
+    /// signed offsets from it (ms; packets may arrive out of order).
+    interval_media: Option<(u32, i64, i64)>,
     last_bwe_kbps: Option<u32>,
     last_rate_kbps: f64,
     responsive: u64,
@@ -99,8 +102,8 @@ impl VideoScorer {
             last_keyframe_start: None,
             keyframe_requested_until: None,
             keyframe_gaps: Samples::new(),
-            interval_start: None,
             interval_bytes: 0,
+            interval_media: None,
             last_bwe_kbps: None,
             last_rate_kbps: 0.0,
             responsive: 0,
@@ -112,8 +115,12 @@ impl VideoScorer {
     /// its media timestamp.
     pub fn observe(&mut self, now: Instant, payload_len: usize, keyframe: bool, timestamp: u32) {
         self.packets += 1;
-        self.interval_start.get_or_insert(now);
         self.interval_bytes = self.interval_bytes.saturating_add(payload_len as u64);
+        let (first, earliest, latest) = self.interval_media.get_or_insert((timestamp, 0, 0));
+        // Wrapping difference read as signed: a packet from before the first is negative.
+        let offset = i64::from(timestamp.wrapping_sub(*first) as i32);
+        *earliest = (*earliest).min(offset);
+        *latest = (*latest).max(offset);
         if !keyframe {
             if self.last_delta_timestamp.replace(timestamp) != Some(timestamp) {
                 self.delta_frames += 1;
@@ -149,11 +156,13 @@ impl VideoScorer {
     }
 
     /// A bandwidth estimate for the paths this sender's media goes to; ends a rate interval.
-    pub fn on_bandwidth(&mut self, now: Instant, bwe_kbps: u32) {
-        let start = *self.interval_start.get_or_insert(now);
-        let elapsed = now.saturating_duration_since(start).as_secs_f64();
-        let rate_kbps = if elapsed > 0.0 {
-            self.interval_bytes as f64 * 8.0 / 1000.0 / elapsed
+    pub fn on_bandwidth(&mut self, _now: Instant, bwe_kbps: u32) {
+        // Bytes per media millisecond are kilobytes per second.
+        let span_ms = self
+            .interval_media
+            .map_or(0, |(_, earliest, latest)| latest - earliest);
+        let rate_kbps = if span_ms > 0 {
+            self.interval_bytes as f64 * 8.0 / span_ms as f64
         } else {
             0.0
         };
@@ -170,7 +179,7 @@ impl VideoScorer {
         }
         self.last_bwe_kbps = Some(bwe_kbps);
         self.last_rate_kbps = rate_kbps;
-        self.interval_start = Some(now);
+        self.interval_media = None;
         self.interval_bytes = 0;
     }
 
@@ -524,7 +533,8 @@ mod tests {
     }
 
     /// One delta-only interval a second: nine 10 000 B packets and one that brings the
-    /// second's total to `bytes[s]`. Samples at the end of each second.
+    /// second's total to `bytes[s]`, their timestamps spanning 1000 ms. Samples at the end of
+    /// each second.
     fn paced(bytes: [u64; 3], bwe: [u32; 3]) -> VideoScorer {
         let mut events = Vec::new();
         for (s, (total, kbps)) in (0u64..).zip(bytes.into_iter().zip(bwe)) {
@@ -533,7 +543,8 @@ mod tests {
                 let packet = Event::Packet {
                     len: len as usize,
                     keyframe: false,
-                    ts: (s * 10 + p) as u32,
+                    // Media time spans the second: 0 to 1000 ms.
+                    ts: (s * 1000 + p * 1000 / 9) as u32,
                 };
                 events.push((secs(s) + ms(50 + 100 * p), packet));
             }
@@ -555,6 +566,33 @@ mod tests {
         // 1000 kbps, then 900 kbps (exactly 10 % less), then 901 kbps.
         assert_score(&paced([125_000, 125_000, 112_500], [1000, 1000, 699]), 0.8);
         assert_score(&paced([125_000, 125_000, 112_625], [1000, 1000, 699]), 0.4);
+    }
+
+    #[test]
+    fn a_stall_before_a_bandwidth_drop_does_not_make_a_responsive_sender_unresponsive() {
+        // 30 fps of 1000 B frames; the bandwidth halves at 10 s and the sender halves its
+        // frames from then on. The frames of 9-10 s were held by the path and arrive at
+        // 10.5 s: by arrival, the second after the drop carried more bytes than the one
+        // before; by media time the sender's rate fell by a quarter.
+        let mut events = Vec::new();
+        for frame in 0..330u64 {
+            let media = Duration::from_nanos(33_333_333 * frame);
+            let arrival = if (secs(9)..secs(10)).contains(&media) {
+                ms(10_500)
+            } else {
+                media
+            };
+            let len = if media < secs(10) { 1000 } else { 500 };
+            let packet = Event::Packet {
+                len,
+                keyframe: false,
+                ts: frame as u32 * 33,
+            };
+            events.push((arrival, packet));
+        }
+        events.extend(bandwidth([(10, 4000), (11, 2000)]));
+        let scorer = play(events);
+        assert_eq!((scorer.responsive, scorer.unresponsive), (1, 0));
     }
 
     #[test]
