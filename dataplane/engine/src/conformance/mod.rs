@@ -3,7 +3,8 @@
 //! - [`limits`]: the numbers, per media type and codec (audio: the reference's; video: ours).
 //! - [`meters`]: Tiers A-E per stream, on every packet.
 //! - Tier F: [`audio_score`] and [`video_score`] turn a stream's behaviour into a legitimacy
-//!   score in [0, 1]; [`verdict`] turns a score that stays low into Suspect or Abusive. The
+//!   score in [0, 1] ([`allowed_rate`] gives the video scorer its bandwidth figures); [`verdict`]
+//!   turns a score that stays low into Suspect or Abusive. The
 //!   scorers see every packet of a metered sender and are judged once a second
 //!   ([`SenderConformance::judge`]); the sender's score is the lower of the two.
 //! - [`SenderConformance`]: one sender's streams. It expands mini frames (so compact and mini
@@ -18,6 +19,7 @@
 //! Modes follow the PRD's rollout: every tier starts observe-only (violations counted, media
 //! forwarded); an operator enforces tier by tier.
 
+pub mod allowed_rate;
 pub mod audio_score;
 pub mod limits;
 pub mod meters;
@@ -25,6 +27,7 @@ mod samples;
 pub mod verdict;
 pub mod video_score;
 
+use allowed_rate::AllowedRate;
 use audio_score::AudioScorer;
 use limits::Limits;
 use meters::{Failures, Packet, StreamMeter, Tier};
@@ -125,7 +128,7 @@ impl Judgement {
 }
 
 /// One sender's conformance state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SenderConformance {
     streams: Vec<((MediaType, u8), StreamMeter)>,
     mini: MiniContext,
@@ -137,16 +140,29 @@ pub struct SenderConformance {
     /// Tier G: Suspect with Tier F enforcing.
     throttled: bool,
     first_packet: Option<Instant>,
-    /// The video bitrate the judge allows now; a change waiting for its response time.
-    allowed_video_kbps: Option<u32>,
-    pending_video_kbps: Option<(Instant, u32)>,
+    /// The video bitrate the judge allows it, and the comparison of its rates.
+    allowed: AllowedRate,
 }
-
-/// How long a sender has to act on a lower allowed rate before its rate is compared.
-pub const BANDWIDTH_RESPONSE_TIME: Duration = Duration::from_secs(1);
 
 fn video_kbps(tier: QualityTier) -> u32 {
     tier.profile_for(true).video_bitrate_kbps.unwrap_or(0)
+}
+
+impl Default for SenderConformance {
+    /// A new sender: nothing metered yet, at the Good tier (as WZP clients start).
+    fn default() -> Self {
+        Self {
+            streams: Vec::new(),
+            mini: MiniContext::default(),
+            speech: None,
+            audio_score: AudioScorer::default(),
+            video_score: VideoScorer::default(),
+            verdict: SustainedVerdict::default(),
+            throttled: false,
+            first_packet: None,
+            allowed: AllowedRate::new(video_kbps(QualityTier::Good)),
+        }
+    }
 }
 
 impl SenderConformance {
@@ -228,25 +244,11 @@ impl SenderConformance {
         }
     }
 
-    /// The video bitrate the relay's quality judge now allows this sender (its directed tier,
-    /// which the judge derives from the receivers' paths): the video scorer's bandwidth
-    /// source. A change closes the scorer's interval at the old figure now, and gives the new
-    /// figure [`BANDWIDTH_RESPONSE_TIME`] later ([`Self::tick`]), so the sender's rate after
-    /// the order is compared with its rate before it. A sender starts at the Good tier, as WZP
-    /// clients do.
+    /// The quality judge ordered this sender to `tier`: its video bitrate is the video
+    /// scorer's bandwidth figure ([`allowed_rate`]).
     pub fn on_allowed_tier(&mut self, now: Instant, tier: QualityTier) {
-        let kbps = video_kbps(tier);
-        let old = self
-            .allowed_video_kbps
-            .replace(kbps)
-            .unwrap_or(video_kbps(QualityTier::Good));
-        if old == kbps {
-            return;
-        }
-        // A change still in its response time is given now: that interval ends here.
-        let ending = self.pending_video_kbps.take().map_or(old, |(_, kbps)| kbps);
-        self.video_score.on_bandwidth(now, ending);
-        self.pending_video_kbps = Some((now + BANDWIDTH_RESPONSE_TIME, kbps));
+        self.allowed
+            .on_order(now, video_kbps(tier), &mut self.video_score);
     }
 
     /// The relay asked this sender for a keyframe: its answer is not held against it.
@@ -254,14 +256,9 @@ impl SenderConformance {
         self.video_score.on_keyframe_request(now);
     }
 
-    /// Gives the video scorer an allowed-rate change whose response time is over.
+    /// Moves the allowed-rate comparison on (once a second).
     pub fn tick(&mut self, now: Instant) {
-        if let Some((due, kbps)) = self.pending_video_kbps {
-            if due <= now {
-                self.pending_video_kbps = None;
-                self.video_score.on_bandwidth(now, kbps);
-            }
-        }
+        self.allowed.tick(now, &mut self.video_score);
     }
 
     /// The scores now (`None` before a scorer has enough packets), the sustained verdict,

@@ -183,6 +183,17 @@ impl VideoScorer {
         self.interval_bytes = 0;
     }
 
+    /// Discards the bytes of the current rate interval (a switch-over not to be measured).
+    pub fn restart_interval(&mut self) {
+        self.interval_bytes = 0;
+        self.interval_media = None;
+    }
+
+    /// Bandwidth drops judged so far: (responsive, unresponsive).
+    pub fn judged(&self) -> (u64, u64) {
+        (self.responsive, self.unresponsive)
+    }
+
     /// The legitimacy score in [0, 1], or `None` before [`MIN_PACKETS`] packets.
     pub fn legitimacy(&self) -> Option<f64> {
         if self.packets < MIN_PACKETS {
