@@ -94,3 +94,32 @@ pub fn assert_everyone_got_everything(results: &[ParticipantResult]) {
         );
     }
 }
+
+/// Tier G's end-to-end scenario in `config` (3 rooms of 3, a 2-shard relay): participant 0
+/// sends a tunnel, and participant 8 is the same identity coming back `after` into a room
+/// owned by the other shard, whose name is returned. Every participant records its media;
+/// 6 and 7 do not wait for their room to fill (8 never joins it).
+pub fn tunnel_and_comeback(config: &mut RunConfig, after: Duration) -> String {
+    let home = switchyard_engine::steering::owner_of(&config.room_name(0), 2);
+    let elsewhere = (0..)
+        .map(|i| format!("elsewhere-{i}"))
+        .find(|r| switchyard_engine::steering::owner_of(r, 2) != home)
+        .unwrap_or_default();
+    let comeback_room = elsewhere.clone();
+    config.tweak = Some(Arc::new(move |index, plan| {
+        plan.record = true;
+        match index {
+            0 => plan.profile = Profile::Tunnel,
+            8 => {
+                plan.identity_of = Some(0);
+                plan.client.room = comeback_room.clone();
+                plan.join_delay = after;
+                plan.wait_for_all = false;
+                plan.send_media = false;
+            }
+            6 | 7 => plan.wait_for_all = false,
+            _ => {}
+        }
+    }));
+    elsewhere
+}

@@ -144,28 +144,8 @@ fn owner(room: &str) -> ShardId {
 fn a_tunnel_is_hung_up_at_once_refused_through_the_other_shard_and_no_one_else_loses_a_datagram() {
     let mut c = legitimate(Profile::Audio, 3, 3, 12);
     let abuser_room = c.room_name(0);
-    // A room on the other shard for the abuser's comeback.
-    let elsewhere = (0..)
-        .map(|i| format!("elsewhere-{i}"))
-        .find(|r| owner(r) != owner(&abuser_room))
-        .unwrap();
-    let comeback_room = elsewhere.clone();
-    c.tweak = Some(Arc::new(move |index, plan| {
-        plan.record = true;
-        match index {
-            0 => plan.profile = Profile::Tunnel,
-            // The last participant is the abuser coming back, 3 s in, with its identity,
-            // to a room owned by the other shard.
-            8 => {
-                plan.identity_of = Some(0);
-                plan.client.room = comeback_room.clone();
-                plan.join_delay = Duration::from_secs(3);
-                plan.wait_for_all = false;
-                plan.send_media = false;
-            }
-            _ => {}
-        }
-    }));
+    // The abuser comes back 3 s in, with its identity, to a room owned by the other shard.
+    let elsewhere = switchyard_tests::tunnel_and_comeback(&mut c, Duration::from_secs(3));
     let outcome = run(c);
     let tunnel = &outcome.results[0];
     // Tier D fails its first 1,184 B payload: dropped, and the sender hung up with the typed

@@ -3,14 +3,13 @@
 //! both shards, and the same identity coming back through the other shard is refused with
 //! the typed Hangup. Everyone else keeps every datagram.
 
-use std::sync::Arc;
 use std::time::Duration;
-use switchyard_bench::media::{inspect, Profile};
+use switchyard_bench::media::inspect;
 use switchyard_bench::run::ParticipantResult;
 use switchyard_engine::conformance::{ConformanceConfig, Mode};
 use switchyard_engine::steering::owner_of;
 use switchyard_proto::signal::{HangupReason, ViolationCode};
-use switchyard_tests::{counters, load, relay_options, run_load, start};
+use switchyard_tests::{counters, load, relay_options, run_load, start, tunnel_and_comeback};
 
 fn received_from(results: &[ParticipantResult], receiver: usize, sender: u32) -> u64 {
     results[receiver]
@@ -31,28 +30,8 @@ fn a_tunnel_is_hung_up_and_refused_through_the_other_shard_over_real_sockets() {
     let mut relay = start(options);
     let mut config = load(&relay, 3, 3, Duration::from_secs(4));
     let home = owner_of(&config.room_name(0), 2);
-    let elsewhere = (0..)
-        .map(|i| format!("elsewhere-{i}"))
-        .find(|r| owner_of(r, 2) != home)
-        .expect("a room on the other shard");
-    let comeback_room = elsewhere.clone();
     // Participant 0 tunnels; participant 8 is its identity coming back 2 s in, elsewhere.
-    config.tweak = Some(Arc::new(move |index, plan| {
-        plan.record = true;
-        match index {
-            0 => plan.profile = Profile::Tunnel,
-            8 => {
-                plan.identity_of = Some(0);
-                plan.client.room = comeback_room.clone();
-                plan.join_delay = Duration::from_secs(2);
-                plan.wait_for_all = false;
-                plan.send_media = false;
-            }
-            // Their room will never hold its third member (not asserted on).
-            6 | 7 => plan.wait_for_all = false,
-            _ => {}
-        }
-    }));
+    let elsewhere = tunnel_and_comeback(&mut config, Duration::from_secs(2));
     let results = run_load(&config);
     assert_eq!(
         results[0].hangup,

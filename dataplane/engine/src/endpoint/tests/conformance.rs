@@ -1,28 +1,10 @@
 //! Conformance on the endpoint's packet path: an observing tier counts and forwards, an
 //! enforcing one counts, drops and (Tier G, `policy.rs`) hangs the sender up.
 
-use super::support::{endpoint, join_all, pump, TestClient, MS};
+use super::support::{endpoint, join_all, opus24k, pump, TestClient, MS};
 use crate::conformance::{ConformanceConfig, Mode};
-use switchyard_proto::codec::{CodecId, MediaType};
-use switchyard_proto::media::{Flags, MediaHeader};
+use switchyard_proto::codec::CodecId;
 use switchyard_testclock::origin;
-
-/// An Opus24k datagram with `payload` bytes of payload.
-fn audio(seq: u32, payload: usize) -> Vec<u8> {
-    let header = MediaHeader {
-        flags: Flags::empty(),
-        media_type: MediaType::Audio,
-        codec: CodecId::Opus24k,
-        stream_id: 0,
-        fec_ratio: 20,
-        seq,
-        timestamp: seq * 20,
-        fec_block: 0,
-    };
-    let mut d = Vec::new();
-    header.encode(&vec![7u8; payload], None, &mut d);
-    d
-}
 
 /// Runs a stuffed sender (one 700 B payload) and a normal one past a relay in `mode`; what
 /// the receiver got and the relay's counters.
@@ -39,8 +21,8 @@ fn stuffed_under(mode: Mode) -> (usize, u64, u64) {
         TestClient::connect("room", 2),
     );
     join_all(&mut ep, &mut [&mut a, &mut b], t0);
-    a.quic.dgram_send(&audio(0, 700)).unwrap();
-    a.quic.dgram_send(&audio(1, 60)).unwrap();
+    a.quic.dgram_send(&opus24k(0, 700)).unwrap();
+    a.quic.dgram_send(&opus24k(1, 60)).unwrap();
     pump(&mut ep, &mut [&mut a, &mut b], t0 + MS);
     let mut buf = [0u8; 1500];
     let mut received = 0;
@@ -87,7 +69,7 @@ fn senders_are_scored_once_a_second_into_the_distribution() {
     // Covert timing: a constant 20 ms, never a silence, one size. The audio scorer takes 0.25
     // for no silence and 0.10 for no size bimodality: 0.65.
     for seq in 0..30u32 {
-        a.quic.dgram_send(&audio(seq, 60)).unwrap();
+        a.quic.dgram_send(&opus24k(seq, 60)).unwrap();
         pump(&mut ep, &mut [&mut a, &mut b], t0 + MS * (20 * seq + 1));
     }
     let at = t0 + std::time::Duration::from_secs(1);

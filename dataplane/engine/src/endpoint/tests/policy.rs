@@ -3,35 +3,18 @@
 //! plane and its expiry.
 
 use super::super::CLOSE_POLICY_VIOLATION;
-use super::support::{endpoint, join, join_all, pump, TestClient, MS};
+use super::support::{endpoint, join, join_all, opus24k, pump, TestClient, MS};
 use crate::conformance::verdict::VerdictConfig;
 use crate::conformance::{ConformanceConfig, Mode};
 use crate::identity::Identity;
+use crate::Endpoint;
 use std::time::{Duration, Instant};
 use switchyard_proto::bans::BanPolicy;
-use switchyard_proto::codec::{CodecId, MediaType};
 use switchyard_proto::control::{Ban, BanKind, Directive, ShardEvent};
-use switchyard_proto::media::{Flags, MediaHeader};
 use switchyard_proto::signal::{HangupReason, SignalMessage, ViolationCode};
 use switchyard_testclock::origin;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-fn audio(seq: u32, payload: usize) -> Vec<u8> {
-    let header = MediaHeader {
-        flags: Flags::empty(),
-        media_type: MediaType::Audio,
-        codec: CodecId::Opus24k,
-        stream_id: 0,
-        fec_ratio: 20,
-        seq,
-        timestamp: seq * 20,
-        fec_block: 0,
-    };
-    let mut d = Vec::new();
-    header.encode(&vec![7u8; payload], None, &mut d);
-    d
-}
 
 fn policy_hangups(client: &TestClient) -> Vec<(ViolationCode, String)> {
     client
@@ -80,18 +63,32 @@ fn enforcing(scorers: Mode, verdict: VerdictConfig) -> ConformanceConfig {
     }
 }
 
-#[test]
-fn an_enforcing_tier_hangs_the_sender_up_and_its_rejoin_is_refused_until_the_cooldown_ends() {
-    let t0 = origin();
-    let mut ep = endpoint(0, 1, t0, |c| {
-        c.conformance = enforcing(Mode::Observe, VerdictConfig::default());
-    });
+/// Suspect below 0.65 after 5 s; Abusive below `abusive_below` after `abusive_after_s`.
+fn quick_verdict(abusive_below: f64, abusive_after_s: u64) -> VerdictConfig {
+    VerdictConfig {
+        suspect_below: 0.65,
+        suspect_sustain: Duration::from_secs(5),
+        abusive_below,
+        abusive_sustain: Duration::from_secs(abusive_after_s),
+    }
+}
+
+/// An endpoint configured with `conformance`, and two clients joined to one room.
+fn pair_under(conformance: ConformanceConfig, t0: Instant) -> (Endpoint, TestClient, TestClient) {
+    let mut ep = endpoint(0, 1, t0, |c| c.conformance = conformance);
     let (mut a, mut b) = (
         TestClient::connect("room", 1),
         TestClient::connect("room", 2),
     );
     join_all(&mut ep, &mut [&mut a, &mut b], t0);
-    a.quic.dgram_send(&audio(0, 700)).unwrap();
+    (ep, a, b)
+}
+
+#[test]
+fn an_enforcing_tier_hangs_the_sender_up_and_its_rejoin_is_refused_until_the_cooldown_ends() {
+    let t0 = origin();
+    let (mut ep, mut a, mut b) = pair_under(enforcing(Mode::Observe, VerdictConfig::default()), t0);
+    a.quic.dgram_send(&opus24k(0, 700)).unwrap();
     let pumped = pump(&mut ep, &mut [&mut a, &mut b], t0 + MS);
     pump(&mut ep, &mut [&mut a, &mut b], t0 + MS * 2);
 
@@ -203,7 +200,7 @@ fn a_ban_from_the_control_plane_refuses_the_identity_until_it_ends() {
 /// Covert timing: Opus24k every 20 ms, never silent, one size, no trailers: the audio scorer
 /// gives 0.55 once it has 100 packets.
 fn covert_for(
-    ep: &mut crate::Endpoint,
+    ep: &mut Endpoint,
     a: &mut TestClient,
     b: &mut TestClient,
     t0: Instant,
@@ -212,7 +209,7 @@ fn covert_for(
 ) {
     for seq in 0..packets {
         let at = t0 + MS * (20 * seq + 1);
-        a.quic.dgram_send(&audio(seq, payload(seq))).unwrap();
+        a.quic.dgram_send(&opus24k(seq, payload(seq))).unwrap();
         pump(ep, &mut [&mut *a, &mut *b], at);
         ep.handle_timeout(at);
     }
@@ -221,20 +218,8 @@ fn covert_for(
 #[test]
 fn a_suspect_sender_is_throttled_and_its_excess_dropped_and_counted() {
     let t0 = origin();
-    let verdict = VerdictConfig {
-        suspect_below: 0.65,
-        suspect_sustain: Duration::from_secs(5),
-        abusive_below: 0.3,
-        abusive_sustain: Duration::from_secs(60),
-    };
-    let mut ep = endpoint(0, 1, t0, |c| {
-        c.conformance = enforcing(Mode::Enforce, verdict);
-    });
-    let (mut a, mut b) = (
-        TestClient::connect("room", 1),
-        TestClient::connect("room", 2),
-    );
-    join_all(&mut ep, &mut [&mut a, &mut b], t0);
+    let verdict = quick_verdict(0.3, 60);
+    let (mut ep, mut a, mut b) = pair_under(enforcing(Mode::Enforce, verdict), t0);
     // 10 s at a steady 60 B: scored 0.55 from the 100th packet (2 s), Suspect 5 s later.
     covert_for(&mut ep, &mut a, &mut b, t0, 500, |_| 60);
     let c = ep.counters();
@@ -264,20 +249,8 @@ fn a_suspect_sender_is_throttled_and_its_excess_dropped_and_counted() {
 #[test]
 fn observing_scorers_count_the_verdict_and_throttle_nothing() {
     let t0 = origin();
-    let verdict = VerdictConfig {
-        suspect_below: 0.65,
-        suspect_sustain: Duration::from_secs(5),
-        abusive_below: 0.6,
-        abusive_sustain: Duration::from_secs(5),
-    };
-    let mut ep = endpoint(0, 1, t0, |c| {
-        c.conformance = enforcing(Mode::Observe, verdict);
-    });
-    let (mut a, mut b) = (
-        TestClient::connect("room", 1),
-        TestClient::connect("room", 2),
-    );
-    join_all(&mut ep, &mut [&mut a, &mut b], t0);
+    let verdict = quick_verdict(0.6, 5);
+    let (mut ep, mut a, mut b) = pair_under(enforcing(Mode::Observe, verdict), t0);
     covert_for(&mut ep, &mut a, &mut b, t0, 500, |_| 60);
     covert_for(
         &mut ep,
@@ -298,20 +271,8 @@ fn observing_scorers_count_the_verdict_and_throttle_nothing() {
 fn an_abusive_verdict_hangs_the_sender_up_with_entropy() {
     let t0 = origin();
     // Thresholds that make covert timing (0.55) abusive after 5 s.
-    let verdict = VerdictConfig {
-        suspect_below: 0.65,
-        suspect_sustain: Duration::from_secs(5),
-        abusive_below: 0.6,
-        abusive_sustain: Duration::from_secs(5),
-    };
-    let mut ep = endpoint(0, 1, t0, |c| {
-        c.conformance = enforcing(Mode::Enforce, verdict);
-    });
-    let (mut a, mut b) = (
-        TestClient::connect("room", 1),
-        TestClient::connect("room", 2),
-    );
-    join_all(&mut ep, &mut [&mut a, &mut b], t0);
+    let verdict = quick_verdict(0.6, 5);
+    let (mut ep, mut a, mut b) = pair_under(enforcing(Mode::Enforce, verdict), t0);
     covert_for(&mut ep, &mut a, &mut b, t0, 500, |_| 60);
     assert_eq!(
         policy_hangups(&a),

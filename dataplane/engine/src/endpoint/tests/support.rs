@@ -15,7 +15,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use switchyard_proto::codec::{CodecId, MediaType};
 use switchyard_proto::control::{ShardEvent, ShardId};
+use switchyard_proto::media::{Flags, MediaHeader};
 use switchyard_proto::signal::SignalMessage;
 
 pub const RELAY: SocketAddr = SocketAddr::new(
@@ -270,4 +272,21 @@ pub fn join_all(endpoint: &mut Endpoint, clients: &mut [&mut TestClient], now: I
         join(endpoint, client, offer, now);
     }
     pump(endpoint, clients, now);
+}
+
+/// An Opus24k datagram: sequence `seq` (timestamp 20 ms a step), `payload` bytes of payload.
+pub fn opus24k(seq: u32, payload: usize) -> Vec<u8> {
+    let header = MediaHeader {
+        flags: Flags::empty(),
+        media_type: MediaType::Audio,
+        codec: CodecId::Opus24k,
+        stream_id: 0,
+        fec_ratio: 20,
+        seq,
+        timestamp: seq * 20,
+        fec_block: 0,
+    };
+    let mut d = Vec::new();
+    header.encode(&vec![7u8; payload], None, &mut d);
+    d
 }
