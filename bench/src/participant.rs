@@ -67,6 +67,8 @@ pub struct ParticipantPlan {
     pub upgrade_answer: UpgradeAnswer,
     /// Connect with participant N's identity instead of its own (a client coming back).
     pub identity_of: Option<u32>,
+    /// Start encoding at this tier instead of Good (the relay's directives still apply).
+    pub initial_tier: Option<Tier>,
     /// Sends an abusive profile: its own media is not counted as legitimate delivery.
     pub abusive: bool,
 }
@@ -274,6 +276,10 @@ impl Participant {
             (Profile::H264, None) => return Err("profile h264 needs an H.264 file".into()),
             (profile, _) => MediaSource::new(profile, index, config.seed),
         };
+        let mut source = source;
+        if let Some(tier) = plan.initial_tier {
+            source.set_tier(tier);
+        }
         Ok(Self {
             index,
             plis_due: plan.plis.clone(),

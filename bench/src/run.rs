@@ -205,6 +205,7 @@ impl RunConfig {
             impair_after: None,
             upgrade_answer: UpgradeAnswer::Accept,
             identity_of: None,
+            initial_tier: None,
             abusive: false,
         };
         if let Some(p) = self

@@ -191,6 +191,16 @@ impl Sim {
         Self::build(shards, config, judge, ConformanceConfig::default())
     }
 
+    /// [`Self::new`] with both the judge and the endpoints' conformance configured.
+    pub fn with_judge_and_conformance(
+        shards: u16,
+        config: RunConfig,
+        judge: JudgeConfig,
+        conformance: ConformanceConfig,
+    ) -> Self {
+        Self::build(shards, config, judge, conformance)
+    }
+
     fn build(
         shards: u16,
         mut config: RunConfig,

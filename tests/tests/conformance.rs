@@ -12,9 +12,11 @@ use std::time::Duration;
 use switchyard_bench::impair::Impairment;
 use switchyard_bench::media::Profile;
 use switchyard_bench::run::{PathPlan, RunConfig};
+use switchyard_controlplane::judge::JudgeConfig;
 use switchyard_engine::conformance::{ConformanceConfig, Mode};
 use switchyard_proto::control::{BanKind, ShardEvent, ShardId};
 use switchyard_proto::signal::{HangupReason, ViolationCode};
+use switchyard_proto::Tier;
 use switchyard_tests::sim::{Outcome, RELAY};
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -106,6 +108,50 @@ fn speech_with_silences_and_trailers_never_trips_a_tier_even_over_a_bad_path() {
         .flat_map(|c| c.conformance_scores)
         .sum();
     assert!(scored >= 9 * 4, "scored: {scored}");
+}
+
+#[test]
+fn speech_at_each_of_the_six_quality_profiles_never_trips_a_tier() {
+    // Room r's senders encode at the r-th tier (Catastrophic, Codec2 1200 at 40 ms, to
+    // Studio64k, Opus 64k), with the judge off so they stay there; one sender per room has a
+    // lossy, jittery path.
+    let mut c = legitimate(Profile::Audio, 6, 3, 41);
+    c.duration = Duration::from_secs(10);
+    let bad = Impairment {
+        loss: 0.05,
+        jitter: Duration::from_millis(20),
+        ..Impairment::none()
+    };
+    c.paths = PathPlan {
+        uplink: bad,
+        downlink: bad,
+        slot: Some(0),
+        ..PathPlan::default()
+    };
+    c.tweak = Some(Arc::new(|index, plan| {
+        plan.initial_tier = Tier::ALL.get((index / 3) as usize).copied();
+    }));
+    let judge_off = JudgeConfig {
+        enabled: false,
+        ..JudgeConfig::default()
+    };
+    let outcome =
+        switchyard_tests::sim::Sim::with_judge_and_conformance(2, c, judge_off, enforcing())
+            .run(LIMIT);
+    assert_clean(&outcome, "six profiles");
+    // Every codec of the ladder was metered: each room's speech codec has packets forwarded,
+    // and none of them failed a tier (assert_clean).
+    for tier in Tier::ALL {
+        let codec = tier.profile().codec;
+        let room = tier.index() as u32;
+        let sent: u64 = outcome
+            .results
+            .iter()
+            .filter(|r| r.room == room)
+            .map(|r| r.sent)
+            .sum();
+        assert!(sent > 3 * 200, "{tier:?} ({codec:?}): {sent}");
+    }
 }
 
 #[test]

@@ -6,13 +6,18 @@
 //!
 //! | tier | audio (reference 5.2) | video (Switchyard) |
 //! |---|---|---|
-//! | A bitrate, 1 s window | `max(nominal x 3 x 1.15, 2000)` bps | 10 Mbps |
+//! | A bitrate, 1 s window | `max(nominal x 3 x 1.15, 2000)` bps, plus headers (below) | 10 Mbps |
 //! | B packet rate, 1 s window | `1.5 x 3 x 1000 / frame_ms` pps (225 at 20 ms) | 3,000 pps |
 //! | C timestamps, 200 packets | mean Δts/Δseq within `frame_ms x [0.5, 2]` | media time within `[0.5, 2] x` wall time over >= 10 s |
 //! | D payload EWMA (α 0.05) | `2 x` the codec's bound (320 B for Opus24k) | none: the path MTU bounds a video datagram |
 //! | E token bucket | 32,000 B/s, 1,920,000 B (256 kbps, 30 s at 2x) | 625,000 B/s, 37,500,000 B (5 Mbps, 30 s at 2x) |
 //!
-//! Bytes are counted as the reference does: the 16-byte header plus the payload.
+//! Bytes are counted as the reference does: the 16-byte header plus the payload. Where Tier A
+//! differs: the reference holds those bytes to a ceiling made from the payload's nominal rate
+//! alone, so at Codec2 1200 (40 ms frames) the headers of an honest stream are 3,200 bps of
+//! its 4,140 and every Catastrophic-tier speaker fails. Switchyard adds the headers of three
+//! times the codec's packet rate (the same factor the payload gets): 16 x 8 x 3 x 1000 /
+//! frame_ms, 19,200 bps at 20 ms frames.
 
 use switchyard_proto::codec::{CodecId, MediaType};
 
@@ -93,8 +98,9 @@ impl Limits {
         let frame_ms = u64::from(codec.frame_ms()).max(1);
         // A Suspect sender keeps its codec's nominal rate plus 20 %, and its headers.
         let throttle_rate = nominal * 12 / 10 / 8 + HEADER_BYTES * 1000 / frame_ms;
+        let headers_bps = HEADER_BYTES * 8 * 3 * 1000 / frame_ms;
         Self {
-            ceiling_bps: (nominal * 3 * 115 / 100).max(2_000),
+            ceiling_bps: (nominal * 3 * 115 / 100).max(2_000) + headers_bps,
             max_packets: u32::try_from(1000 / frame_ms * 3 * 3 / 2).unwrap_or(u32::MAX),
             timestamps: TimestampRule::PerPacket {
                 min_ms: frame_ms as f64 * 0.5,
@@ -129,7 +135,8 @@ mod tests {
     #[test]
     fn audio_numbers_are_the_references() {
         let good = Limits::for_packet(MediaType::Audio, CodecId::Opus24k).unwrap();
-        assert_eq!(good.ceiling_bps, 82_800);
+        // The reference's 82,800 plus the headers of 150 packets a second.
+        assert_eq!(good.ceiling_bps, 82_800 + 19_200);
         assert_eq!(good.max_packets, 225);
         assert_eq!(good.payload_ewma_max, Some(320.0));
         assert_eq!(
@@ -144,11 +151,19 @@ mod tests {
             (32_000, 1_920_000)
         );
         let limit = |c| Limits::for_packet(MediaType::Audio, c).unwrap();
-        assert_eq!(limit(CodecId::Opus64k).ceiling_bps, 220_800);
-        assert_eq!(limit(CodecId::Opus6k).ceiling_bps, 20_700);
+        assert_eq!(limit(CodecId::Opus64k).ceiling_bps, 220_800 + 19_200);
+        assert_eq!(
+            limit(CodecId::Opus6k).ceiling_bps,
+            20_700 + 9_600,
+            "40 ms frames"
+        );
         assert_eq!(limit(CodecId::Opus6k).max_packets, 112);
-        assert_eq!(limit(CodecId::Codec2_1200).ceiling_bps, 4_140);
-        assert_eq!(limit(CodecId::ComfortNoise).ceiling_bps, 2_000, "the floor");
+        assert_eq!(limit(CodecId::Codec2_1200).ceiling_bps, 4_140 + 9_600);
+        assert_eq!(
+            limit(CodecId::ComfortNoise).ceiling_bps,
+            2_000 + 19_200,
+            "the floor"
+        );
     }
 
     #[test]
@@ -175,7 +190,8 @@ mod tests {
         assert!(Limits::for_packet(MediaType::Data, CodecId::Opus24k).is_none());
         let odd = Limits::for_packet(MediaType::Audio, CodecId::H264Baseline).unwrap();
         assert_eq!(
-            odd.ceiling_bps, 2_000,
+            odd.ceiling_bps,
+            2_000 + 19_200,
             "audio in a video codec gets audio's floor"
         );
     }

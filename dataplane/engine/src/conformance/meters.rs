@@ -358,9 +358,9 @@ mod tests {
     fn tier_a_allows_the_ceiling_and_flags_one_byte_more() {
         let t0 = switchyard_testclock::origin();
         let limits = only(Tier::A, opus24k());
-        // 10,350 B a second: 50 packets of 16 + 191 B exactly.
+        // 12,750 B a second (102,000 bps): 50 packets of 16 + 239 B exactly.
         let mut m = StreamMeter::new();
-        let fails = run(&mut m, t0, 50, 10 * MS, 20, 191, &limits);
+        let fails = run(&mut m, t0, 50, 10 * MS, 20, 239, &limits);
         assert!(fails.iter().all(Option::is_none));
         assert_eq!(
             m.observe(t0 + 500 * MS, packet(50, 1000, 0), &limits)
@@ -369,7 +369,7 @@ mod tests {
         );
         // The next window starts clean.
         assert!(m
-            .observe(t0 + 1000 * MS, packet(51, 1020, 191), &limits)
+            .observe(t0 + 1000 * MS, packet(51, 1020, 239), &limits)
             .is_empty());
     }
 
@@ -382,7 +382,7 @@ mod tests {
             Limits::for_packet(MediaType::Audio, CodecId::Opus6k).unwrap(),
         );
         let mut m = StreamMeter::new();
-        // 4,000 B at Opus24k, then Opus6k packets: 2,587 B/s alone would be exceeded.
+        // 4,000 B at Opus24k, then Opus6k packets: 3,787 B/s alone would be exceeded.
         let fails = run(&mut m, t0, 40, 10 * MS, 20, 84, &good);
         assert!(fails.iter().all(Option::is_none));
         assert!(m
@@ -535,10 +535,11 @@ mod tests {
         let limits = opus24k();
         let mut m = StreamMeter::new();
         // A 5 Mbps tunnel declared as Opus24k: 1,200 B every 2 ms. Its payloads fail D from
-        // the first packet; from the 9th A fails too, and A is reported.
+        // the first packet; from the 11th (105,600 bits > 102,000) A fails too, and A is
+        // reported.
         let fails = run(&mut m, t0, 20, 2 * MS, 20, 1_184, &limits);
-        assert_eq!(fails[..8], [Some(Tier::D); 8]);
-        assert_eq!(fails[8], Some(Tier::A), "A comes before D");
+        assert_eq!(fails[..10], [Some(Tier::D); 10]);
+        assert_eq!(fails[10], Some(Tier::A), "A comes before D");
         let both = m.observe(t0 + 40 * MS, packet(20, 400, 1_184), &limits);
         assert_eq!(both.iter().collect::<Vec<_>>(), vec![Tier::A, Tier::D]);
         assert_eq!(Tier::A.code(), ViolationCode::Bitrate);
