@@ -156,7 +156,7 @@ mod tests {
     const NS: Duration = Duration::from_nanos(1);
 
     fn t0() -> Instant {
-        Instant::now()
+        switchyard_testclock::origin()
     }
 
     #[test]
