@@ -335,6 +335,8 @@ pub struct ShardCounters {
     pub conformance_throttled: u64,
     /// Tier G: joins refused (typed Hangup) because the identity is cooling down or blocked.
     pub joins_refused_banned: u64,
+    /// CallOffers refused because their alias was longer than the relay takes.
+    pub alias_rejected: u64,
     /// Tier G: identities this shard refuses now (gauge).
     pub bans_held: u64,
     /// Tier G: bans not held because the shard's list was full (the soonest to expire went).
@@ -418,6 +420,7 @@ impl ShardCounters {
             conformance_hangups,
             conformance_throttled,
             joins_refused_banned,
+            alias_rejected,
             bans_held,
             bans_evicted,
             rooms,
@@ -486,6 +489,7 @@ impl ShardCounters {
         }
         self.conformance_throttled += conformance_throttled;
         self.joins_refused_banned += joins_refused_banned;
+        self.alias_rejected += alias_rejected;
         self.bans_held += bans_held;
         self.bans_evicted += bans_evicted;
         for (a, b) in self

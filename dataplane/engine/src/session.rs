@@ -70,7 +70,15 @@ pub enum Rejection {
         code: ViolationCode,
         kind: BanKind,
     },
+    /// The CallOffer's alias is longer than [`MAX_ALIAS_BYTES`]: it would be copied into
+    /// every RoomUpdate to every member.
+    AliasTooLong,
+    /// A signal frame before the join was refused (oversized, truncated, not JSON).
+    BadFrame,
 }
+
+/// The longest alias a CallOffer may carry, in bytes of UTF-8.
+pub const MAX_ALIAS_BYTES: usize = 256;
 
 impl Rejection {
     /// Application error code in the CONNECTION_CLOSE frame.
@@ -83,6 +91,8 @@ impl Rejection {
             Self::Timeout => 0x105,
             Self::UnexpectedMessage => 0x106,
             Self::Banned { .. } => 0x108,
+            Self::AliasTooLong => 0x109,
+            Self::BadFrame => 0x10a,
         }
     }
 
@@ -104,6 +114,8 @@ impl Rejection {
                 kind: BanKind::Blocked,
                 ..
             } => "blocked after repeated policy violations",
+            Self::AliasTooLong => "alias too long",
+            Self::BadFrame => "signal frame refused before joining",
         }
     }
 
@@ -116,7 +128,9 @@ impl Rejection {
             Self::AuthMissing | Self::AuthInvalid => HangupReason::Declined,
             Self::RoomFull => HangupReason::Busy,
             Self::Timeout => HangupReason::Timeout,
-            Self::BadSignature | Self::UnexpectedMessage => HangupReason::Error,
+            Self::BadSignature | Self::UnexpectedMessage | Self::AliasTooLong | Self::BadFrame => {
+                HangupReason::Error
+            }
             Self::Banned { code, .. } => HangupReason::PolicyViolation {
                 code,
                 reason: self.label().to_owned(),
@@ -202,6 +216,18 @@ impl Session {
     }
 
     /// Feeds one signal message. `relay_ephemeral` is a fresh X25519 secret for the answer.
+    /// A signal frame was refused (oversized, truncated, not JSON). Before the join that
+    /// ends the session with a typed refusal; after it, only the frame's stream is reset.
+    pub fn on_frame_refused(&mut self) -> Option<Rejection> {
+        match self.state {
+            State::AwaitingAuth | State::AwaitingOffer => {
+                self.state = State::Closed;
+                Some(Rejection::BadFrame)
+            }
+            State::Joined | State::Closed => None,
+        }
+    }
+
     pub fn on_signal(
         &mut self,
         message: SignalMessage,
@@ -279,6 +305,9 @@ impl Session {
         }
         if !identity::verify_handshake(&identity_pub, &ephemeral_pub, OFFER_CONTEXT, &signature) {
             return self.reject(Rejection::BadSignature);
+        }
+        if alias.as_ref().is_some_and(|a| a.len() > MAX_ALIAS_BYTES) {
+            return self.reject(Rejection::AliasTooLong);
         }
         let secret = x25519_dalek::StaticSecret::from(relay_ephemeral);
         let relay_eph_pub = x25519_dalek::PublicKey::from(&secret).to_bytes();
@@ -595,6 +624,56 @@ mod tests {
             Outcome::Nothing,
             "a codec off the ladder caps nothing"
         );
+    }
+
+    #[test]
+    fn an_alias_of_256_bytes_joins_and_one_of_257_is_refused() {
+        let gate = AuthGate::open();
+        let caller = Identity::from_secret([9; 32]);
+        for (len, joins) in [(MAX_ALIAS_BYTES, true), (MAX_ALIAS_BYTES + 1, false)] {
+            let mut s = Session::new(&gate, origin(), Duration::from_secs(10));
+            let mut message = offer(&caller, 2, false);
+            if let SignalMessage::CallOffer { alias, .. } = &mut message {
+                *alias = Some("é".repeat(len / 2) + &"x".repeat(len % 2));
+            }
+            let outcome = s.on_signal(message, &gate, &relay(), [0; 32]);
+            if joins {
+                assert!(
+                    matches!(outcome, Outcome::Join { .. }),
+                    "{len}: {outcome:?}"
+                );
+            } else {
+                assert_eq!(outcome, Outcome::Reject(Rejection::AliasTooLong), "{len}");
+                assert_eq!(s.state(), State::Closed);
+                assert_eq!(
+                    Rejection::AliasTooLong.hangup(),
+                    SignalMessage::hangup(HangupReason::Error)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_frame_ends_the_session_before_the_join_and_not_after() {
+        let gate = AuthGate::with_tokens(["t".to_owned()]);
+        let mut awaiting_auth = Session::new(&gate, origin(), Duration::from_secs(10));
+        assert_eq!(awaiting_auth.on_frame_refused(), Some(Rejection::BadFrame));
+        assert_eq!(awaiting_auth.state(), State::Closed);
+        let mut awaiting_offer = Session::new(&AuthGate::open(), origin(), Duration::from_secs(10));
+        assert_eq!(awaiting_offer.state(), State::AwaitingOffer);
+        assert_eq!(awaiting_offer.on_frame_refused(), Some(Rejection::BadFrame));
+        let mut joined = Session::new(&AuthGate::open(), origin(), Duration::from_secs(10));
+        let caller = Identity::from_secret([9; 32]);
+        joined.on_signal(
+            offer(&caller, 2, false),
+            &AuthGate::open(),
+            &relay(),
+            [0; 32],
+        );
+        assert_eq!(joined.state(), State::Joined);
+        assert_eq!(joined.on_frame_refused(), None, "only that stream is reset");
+        assert_eq!(joined.state(), State::Joined);
+        assert_eq!(Rejection::BadFrame.close_code(), 0x10a);
     }
 
     #[test]

@@ -10,8 +10,8 @@
 //!              ──handshake deadline──> Closed (close code 0x105)
 //!  Joining ──CallOffer valid, room has space──> Joined(member): CallAnswer, keyframe replay,
 //!                                               RoomUpdate to the room, Joined event
-//!          ──refused: auth, version, signature, room full, identity banned (Tier G),
-//!            deadline──> Closing(typed Hangup)
+//!          ──refused: auth, version, signature, alias too long, a refused signal frame,
+//!            room full, identity banned (Tier G), deadline──> Closing(typed Hangup)
 //!  Joined  ──Hangup──> leaves the room (RoomUpdate, Left event) ──> Closed
 //!          ──Tier G hangs it up──> leaves the room, Hangup PolicyViolation, Violation event
 //!            ──> Closing (see [`super::policy`])
@@ -231,7 +231,16 @@ impl Endpoint {
                     self.counters.signal_messages_in += 1;
                     self.on_signal(key, message, now);
                 }
-                Inbound::Refused(e) => self.counters.signal_frame_errors[e.index()] += 1,
+                Inbound::Refused(e) => {
+                    self.counters.signal_frame_errors[e.index()] += 1;
+                    let refused = match self.conns.get_mut(key).map(|c| &mut c.phase) {
+                        Some(Phase::Joining { session, .. }) => session.on_frame_refused(),
+                        _ => None,
+                    };
+                    if let Some(rejection) = refused {
+                        self.reject(key, rejection, now);
+                    }
+                }
             }
         }
         self.scratch.inbound = inbound;
@@ -343,7 +352,8 @@ impl Endpoint {
             Rejection::BadSignature => self.counters.signature_rejected += 1,
             Rejection::RoomFull => self.counters.room_full_rejected += 1,
             Rejection::Banned { .. } => self.counters.joins_refused_banned += 1,
-            Rejection::UnexpectedMessage | Rejection::Timeout => {}
+            Rejection::AliasTooLong => self.counters.alias_rejected += 1,
+            Rejection::UnexpectedMessage | Rejection::Timeout | Rejection::BadFrame => {}
         }
         self.conns
             .send_signal(key, &rejection.hangup(), &mut self.counters);

@@ -221,6 +221,44 @@ fn a_join_without_the_auth_token_is_declined() {
     assert_eq!(c.auth_rejected, 1);
 }
 
+/// `client`'s CallOffer with an alias of `len` ASCII bytes.
+fn offer_with_alias(client: &TestClient, len: usize) -> SignalMessage {
+    let mut offer = client.offer(2, false);
+    if let SignalMessage::CallOffer { alias, .. } = &mut offer {
+        *alias = Some("a".repeat(len));
+    }
+    offer
+}
+
+#[test]
+fn an_alias_over_256_bytes_is_refused_as_too_long() {
+    let c = assert_refused(
+        |_| {},
+        None,
+        |client| offer_with_alias(client, crate::session::MAX_ALIAS_BYTES + 1),
+        HangupReason::Error,
+        0x109,
+    );
+    assert_eq!(c.alias_rejected, 1);
+}
+
+#[test]
+fn a_1_mib_alias_is_refused_at_once_not_at_the_join_deadline() {
+    // The offer's frame is over the 1 MiB cap: refused from its length prefix, and before the
+    // join that ends the session with the typed Hangup (assert_refused checks it arrives at
+    // once and the connection closes after the linger).
+    let c = assert_refused(
+        |_| {},
+        None,
+        |client| offer_with_alias(client, 1 << 20),
+        HangupReason::Error,
+        0x10a,
+    );
+    let oversized = switchyard_proto::framing::FrameError::Oversized.index();
+    assert_eq!(c.signal_frame_errors[oversized], 1);
+    assert_eq!(c.alias_rejected, 0);
+}
+
 #[test]
 fn a_join_with_a_wrong_auth_token_is_declined() {
     let c = assert_refused(
