@@ -337,6 +337,8 @@ pub struct ShardCounters {
     pub joins_refused_banned: u64,
     /// CallOffers refused because their alias was longer than the relay takes.
     pub alias_rejected: u64,
+    /// Older connections replaced by a newer one of the same identity in the same room.
+    pub connections_replaced: u64,
     /// Tier G: identities this shard refuses now (gauge).
     pub bans_held: u64,
     /// Tier G: bans not held because the shard's list was full (the soonest to expire went).
@@ -421,6 +423,7 @@ impl ShardCounters {
             conformance_throttled,
             joins_refused_banned,
             alias_rejected,
+            connections_replaced,
             bans_held,
             bans_evicted,
             rooms,
@@ -490,6 +493,7 @@ impl ShardCounters {
         self.conformance_throttled += conformance_throttled;
         self.joins_refused_banned += joins_refused_banned;
         self.alias_rejected += alias_rejected;
+        self.connections_replaced += connections_replaced;
         self.bans_held += bans_held;
         self.bans_evicted += bans_evicted;
         for (a, b) in self

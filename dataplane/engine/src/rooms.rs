@@ -130,6 +130,17 @@ impl<K: Copy + Eq + Hash> RoomTable<K> {
         Some(Self::change(id, room, false))
     }
 
+    /// The member of room `name` with this identity, if any.
+    pub fn member_named(&self, name: &str, fingerprint: &str) -> Option<K> {
+        let id = self.by_name.get(name)?;
+        self.rooms
+            .get(id.0)?
+            .members
+            .iter()
+            .find(|m| m.fingerprint == fingerprint)
+            .map(|m| m.key)
+    }
+
     /// The members and the media state of a room, borrowed together for the packet path.
     pub fn split_mut(&mut self, id: RoomId) -> Option<(&[Member<K>], &mut RoomMedia<K>)> {
         self.rooms

@@ -13,6 +13,8 @@
 //!          ──refused: auth, version, signature, alias too long, a refused signal frame,
 //!            room full, identity banned (Tier G), deadline──> Closing(typed Hangup)
 //!  Joined  ──Hangup──> leaves the room (RoomUpdate, Left event) ──> Closed
+//!          ──the same identity joins the same room again──> leaves the room, Hangup Normal,
+//!            Closing (the newer connection takes its place)
 //!          ──Tier G hangs it up──> leaves the room, Hangup PolicyViolation, Violation event
 //!            ──> Closing (see [`super::policy`])
 //!          ──relay shutting down──> Closing(Hangup Normal), still a member until removed
@@ -290,6 +292,17 @@ impl Endpoint {
         alias: Option<String>,
         now: Instant,
     ) {
+        // One live connection per identity per room: a newer one replaces the older, the way a
+        // reconnecting client expects (unless the identity is banned: then nothing changes).
+        let older = match self.conns.get(key).map(|c| &c.phase) {
+            Some(Phase::Joining { room, .. }) if self.bans.refusal(&fingerprint, now).is_none() => {
+                self.rooms.table.member_named(room, &fingerprint)
+            }
+            _ => None,
+        };
+        if let Some(older) = older.filter(|k| *k != key) {
+            self.replace_older(older, now);
+        }
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -371,6 +384,37 @@ impl Endpoint {
             conn.phase
                 .leave_for(|member| Phase::Closing { close, member });
         }
+    }
+
+    /// The same identity joined the same room again: the older connection leaves the room
+    /// now (RoomUpdate, Left event), is told Hangup Normal, and closes after the linger.
+    fn replace_older(&mut self, older: ConnKey, now: Instant) {
+        let Some(conn) = self.conns.get_mut(older) else {
+            return;
+        };
+        let close = PendingClose {
+            at: now + HANGUP_LINGER,
+            code: 0,
+            reason: "replaced by a newer connection",
+        };
+        let mut member = None;
+        conn.phase.leave_for(|m| {
+            member = m;
+            Phase::Closing {
+                close,
+                member: None,
+            }
+        });
+        self.conns.send_signal(
+            older,
+            &SignalMessage::hangup(HangupReason::Normal),
+            &mut self.counters,
+        );
+        self.counters.connections_replaced += 1;
+        if let Some(member) = member {
+            self.leave_room(older, member);
+        }
+        self.conns.touch(older);
     }
 
     /// The participant hung up: it leaves its room now, and the connection closes.

@@ -260,6 +260,62 @@ fn a_1_mib_alias_is_refused_at_once_not_at_the_join_deadline() {
 }
 
 #[test]
+fn the_same_identity_joining_a_room_again_replaces_its_older_connection() {
+    let t0 = origin();
+    let mut ep = endpoint(0, 1, t0, |_| {});
+    let (mut old, mut other) = (
+        TestClient::connect("room", 1),
+        TestClient::connect("room", 2),
+    );
+    support::join_all(&mut ep, &mut [&mut old, &mut other], t0);
+    assert_eq!(other.room_updates(), vec![2]);
+    // The same identity (client 1's key) from a new connection: a reconnecting client.
+    let mut newer = TestClient::connect("room", 3);
+    newer.identity = old.identity.clone();
+    let offer = newer.offer(2, false);
+    // Every client is pumped: a client left out of a pump loses what the relay sent it.
+    pump(&mut ep, &mut [&mut newer], t0 + MS);
+    newer.send(&offer);
+    let pumped = pump(&mut ep, &mut [&mut old, &mut other, &mut newer], t0 + MS);
+    assert!(newer.joined());
+    assert_eq!(hangups(&old), vec![HangupReason::Normal]);
+    assert_eq!(
+        other.room_updates(),
+        vec![2, 1, 2],
+        "the older one left, then the newer one joined"
+    );
+    assert_eq!(newer.room_updates(), vec![2]);
+    let left = pumped
+        .events
+        .iter()
+        .filter(|e| matches!(e, ShardEvent::Left { .. }))
+        .count();
+    assert_eq!(left, 1);
+    let c = ep.counters();
+    assert_eq!((c.connections_replaced, c.handshakes_completed), (1, 3));
+    ep.handle_timeout(t0 + 1_000 * MS);
+    pump(
+        &mut ep,
+        &mut [&mut old, &mut other, &mut newer],
+        t0 + 1_000 * MS,
+    );
+    assert_eq!(old.close_code(), Some(0), "closed after the linger");
+    // Media from the newer connection reaches the other member; one member per identity.
+    let mut buf = [0u8; 64];
+    newer
+        .quic
+        .dgram_send(&support::opus24k(0, 40))
+        .expect("queued");
+    pump(
+        &mut ep,
+        &mut [&mut old, &mut other, &mut newer],
+        t0 + 1_001 * MS,
+    );
+    assert!(other.quic.dgram_recv(&mut buf).is_ok());
+    assert_eq!(ep.counters().participants, 2);
+}
+
+#[test]
 fn a_join_with_a_wrong_auth_token_is_declined() {
     let c = assert_refused(
         |c| c.auth = crate::session::AuthGate::with_tokens(["s3cret".to_string()]),
