@@ -339,6 +339,8 @@ pub struct ShardCounters {
     pub alias_rejected: u64,
     /// Older connections replaced by a newer one of the same identity in the same room.
     pub connections_replaced: u64,
+    /// Initials (and unknown-version packets) dropped for coming in a datagram under 1,200 B.
+    pub initials_too_small: u64,
     /// Tier G: identities this shard refuses now (gauge).
     pub bans_held: u64,
     /// Tier G: bans not held because the shard's list was full (the soonest to expire went).
@@ -424,6 +426,7 @@ impl ShardCounters {
             joins_refused_banned,
             alias_rejected,
             connections_replaced,
+            initials_too_small,
             bans_held,
             bans_evicted,
             rooms,
@@ -494,6 +497,7 @@ impl ShardCounters {
         self.joins_refused_banned += joins_refused_banned;
         self.alias_rejected += alias_rejected;
         self.connections_replaced += connections_replaced;
+        self.initials_too_small += initials_too_small;
         self.bans_held += bans_held;
         self.bans_evicted += bans_evicted;
         for (a, b) in self

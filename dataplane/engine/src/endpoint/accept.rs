@@ -20,6 +20,9 @@ use switchyard_proto::control::ShardId;
 
 /// Initial datagrams a connection may take without completing its ClientHello.
 pub const MAX_HELD_INITIALS: usize = 8;
+/// The smallest datagram an Initial (or a packet answered with Version Negotiation) may come
+/// in (RFC 9000 14.1).
+pub const MIN_INITIAL_DATAGRAM: usize = 1_200;
 
 /// A datagram passed from the shard that received it to the shard that serves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +85,13 @@ impl Endpoint {
                 }
                 _ => self.counters.unknown_connection_packets += 1,
             }
+            return;
+        }
+        // RFC 9000 14.1: an Initial (and a packet that would get Version Negotiation) in a
+        // datagram under 1,200 bytes is dropped, so a small spoofed packet cannot make the
+        // relay send more than it received.
+        if data.len() < MIN_INITIAL_DATAGRAM {
+            self.counters.initials_too_small += 1;
             return;
         }
         if !quiche::version_is_supported(hdr.version) {

@@ -38,7 +38,7 @@ mod transmit;
 #[cfg(test)]
 mod tests;
 
-pub use accept::{Handoff, HandoffKind, MAX_HELD_INITIALS};
+pub use accept::{Handoff, HandoffKind, MAX_HELD_INITIALS, MIN_INITIAL_DATAGRAM};
 pub use config::{EndpointConfig, VideoSettings};
 pub use conn::{ConnKey, MAX_OPEN_SIGNAL_STREAMS, SIGNAL_QUEUE_CAP};
 pub use lifecycle::{Purpose, CLOSE_UNSUPPORTED, HANGUP_LINGER};

@@ -52,6 +52,69 @@ fn an_initial_for_a_local_room_is_accepted_and_answered_with_an_id_naming_this_s
 }
 
 #[test]
+fn an_initial_under_1200_bytes_is_dropped_and_the_same_one_whole_is_accepted() {
+    let t0 = origin();
+    let mut ep = endpoint(0, 1, t0, |_| {});
+    let mut client = TestClient::connect("room", 1);
+    let initials = client.datagrams();
+    let first = initials[0].clone();
+    assert!(
+        first.len() >= super::MIN_INITIAL_DATAGRAM,
+        "quiche pads Initials"
+    );
+    let mut short = first[..super::MIN_INITIAL_DATAGRAM - 1].to_vec();
+    ep.handle_datagram(t0, client.addr, RELAY, &mut short);
+    let pumped = pump(&mut ep, &mut [], t0);
+    assert!(
+        pumped.transmits.is_empty(),
+        "nothing answers a short Initial"
+    );
+    assert_eq!(ep.connection_count(), 0);
+    assert_eq!(ep.counters().initials_too_small, 1);
+    for mut d in initials {
+        ep.handle_datagram(t0, client.addr, RELAY, &mut d);
+    }
+    assert_eq!(ep.connection_count(), 1);
+    pump(&mut ep, &mut [&mut client], t0);
+    assert!(
+        client.quic.is_established(),
+        "the whole Initial starts a handshake"
+    );
+}
+
+/// A long-header packet of an unknown QUIC version, `len` bytes in all.
+fn unknown_version_packet(len: usize) -> Vec<u8> {
+    let mut p = vec![0xc0, 0x1a, 0x2a, 0x3a, 0x4a, 8];
+    p.extend_from_slice(&[0x11; 8]);
+    p.push(8);
+    p.extend_from_slice(&[0x22; 8]);
+    p.resize(len, 0);
+    p
+}
+
+#[test]
+fn version_negotiation_answers_only_datagrams_of_1200_bytes_or_more() {
+    let t0 = origin();
+    let mut ep = endpoint(0, 1, t0, |_| {});
+    let from = support::client_addr(9);
+    ep.handle_datagram(t0, from, RELAY, &mut unknown_version_packet(1_199));
+    let pumped = pump(&mut ep, &mut [], t0);
+    assert!(pumped.transmits.is_empty());
+    assert_eq!(ep.counters().initials_too_small, 1);
+    ep.handle_datagram(t0, from, RELAY, &mut unknown_version_packet(1_200));
+    let pumped = pump(&mut ep, &mut [], t0);
+    assert_eq!(pumped.transmits.len(), 1, "one Version Negotiation");
+    let (to, reply) = &pumped.transmits[0];
+    assert_eq!(*to, from);
+    assert!(reply.len() < 1_200, "smaller than what it answers");
+    assert_eq!(
+        &reply[1..5],
+        &[0, 0, 0, 0],
+        "version 0: Version Negotiation"
+    );
+}
+
+#[test]
 fn an_initial_for_another_shards_room_is_handed_off_untouched_and_served_there() {
     let t0 = origin();
     let mut first_shard = endpoint(0, 2, t0, |_| {});
