@@ -390,8 +390,11 @@ mod tests {
         assert!(cpu >= 0.0);
     }
 
-    #[test]
-    fn impaired_receivers_are_reported_apart_from_the_others() {
+    /// One room of three joined participants, each sending 10 audio frames. `delivery`
+    /// says, per (receiver, frame index), whether it arrives and its one-way latency (µs).
+    fn room_of_three(
+        delivery: impl Fn(u32, usize) -> Option<u32>,
+    ) -> (RunConfig, Vec<ParticipantResult>) {
         use crate::media::MediaSource;
         use crate::stats::Layout;
         let relay = "127.0.0.1:4433".parse().unwrap();
@@ -407,8 +410,6 @@ mod tests {
                 r
             })
             .collect();
-        results[0].impaired = true;
-        results[0].downlink.lost = 10;
         for sender in 0..3u32 {
             let mut packets = Vec::new();
             let mut source = MediaSource::new(Profile::Audio, sender, 1);
@@ -417,13 +418,7 @@ mod tests {
             }
             for receiver in (0..3u32).filter(|r| *r != sender) {
                 for (k, d) in packets.iter().enumerate() {
-                    // The impaired receiver gets every other datagram, 40 ms late.
-                    let (lost, latency) = if receiver == 0 {
-                        (k % 2 == 1, 40_000)
-                    } else {
-                        (false, 1_000)
-                    };
-                    if !lost {
+                    if let Some(latency) = delivery(receiver, k) {
                         let now = k as u32 * 20_000 + latency;
                         results[receiver as usize]
                             .stats
@@ -432,6 +427,18 @@ mod tests {
                 }
             }
         }
+        (config, results)
+    }
+
+    #[test]
+    fn impaired_receivers_are_reported_apart_from_the_others() {
+        // The impaired receiver gets every other datagram, 40 ms late.
+        let (config, mut results) = room_of_three(|receiver, k| match receiver {
+            0 => (k % 2 == 0).then_some(40_000),
+            _ => Some(1_000),
+        });
+        results[0].impaired = true;
+        results[0].downlink.lost = 10;
         let (s, _) = summarize(&config, &results, Duration::from_secs(1));
         let weak = s.impaired.as_ref().unwrap();
         let rest = s.unimpaired.as_ref().unwrap();
@@ -468,37 +475,9 @@ mod tests {
 
     #[test]
     fn abusive_participants_are_neither_receivers_nor_senders_of_the_legitimate_figures() {
-        use crate::media::MediaSource;
-        use crate::stats::Layout;
-        let relay = "127.0.0.1:4433".parse().unwrap();
-        let config = RunConfig::new(relay, 1, 3, Profile::Audio, Duration::from_secs(1));
-        let layout = Layout {
-            participants_per_room: 3,
-        };
-        let mut results: Vec<ParticipantResult> = (0..3)
-            .map(|i| {
-                let mut r = ParticipantResult::new(i, 3, String::new());
-                r.joined = true;
-                r.sent = 10;
-                r
-            })
-            .collect();
         // Participant 2 is a covert sender whose media the relay forwarded.
+        let (config, mut results) = room_of_three(|_, _| Some(1_000));
         results[2].abusive = true;
-        for sender in 0..3u32 {
-            let mut packets = Vec::new();
-            let mut source = MediaSource::new(Profile::Audio, sender, 1);
-            for t in 0..10u32 {
-                source.next_tick(t * 20_000, &mut packets);
-            }
-            for receiver in (0..3u32).filter(|r| *r != sender) {
-                for d in &packets {
-                    results[receiver as usize]
-                        .stats
-                        .record(d, receiver, layout, 1_000);
-                }
-            }
-        }
         let (s, _) = summarize(&config, &results, Duration::from_secs(1));
         assert_eq!(
             (s.expected, s.delivered),

@@ -56,7 +56,7 @@ impl AllowedRate {
             return;
         }
         match self.phase {
-            Phase::Steady => scorer.on_bandwidth(now, self.kbps),
+            Phase::Steady => scorer.on_bandwidth(self.kbps),
             Phase::Grace { .. } | Phase::Measuring { .. } => scorer.restart_interval(),
         }
         self.kbps = kbps;
@@ -75,7 +75,7 @@ impl AllowedRate {
                 };
             }
             Phase::Measuring { until } if until <= now => {
-                scorer.on_bandwidth(now, self.kbps);
+                scorer.on_bandwidth(self.kbps);
                 self.phase = Phase::Steady;
             }
             Phase::Steady | Phase::Grace { .. } | Phase::Measuring { .. } => {}

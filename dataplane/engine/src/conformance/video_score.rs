@@ -156,7 +156,7 @@ impl VideoScorer {
     }
 
     /// A bandwidth estimate for the paths this sender's media goes to; ends a rate interval.
-    pub fn on_bandwidth(&mut self, _now: Instant, bwe_kbps: u32) {
+    pub fn on_bandwidth(&mut self, bwe_kbps: u32) {
         // Bytes per media millisecond are kilobytes per second.
         let span_ms = self
             .interval_media
@@ -260,7 +260,7 @@ mod tests {
         for (at, event) in events {
             match event {
                 Event::Packet { len, keyframe, ts } => scorer.observe(t0 + at, len, keyframe, ts),
-                Event::Bandwidth(kbps) => scorer.on_bandwidth(t0 + at, kbps),
+                Event::Bandwidth(kbps) => scorer.on_bandwidth(kbps),
                 Event::Request => scorer.on_keyframe_request(t0 + at),
             }
         }
@@ -610,12 +610,12 @@ mod tests {
     fn a_drop_after_a_silent_interval_is_not_judged() {
         let t0 = switchyard_testclock::origin();
         let mut scorer = VideoScorer::new();
-        scorer.on_bandwidth(t0, 4000);
-        scorer.on_bandwidth(t0 + secs(1), 4000);
+        scorer.on_bandwidth(4000);
+        scorer.on_bandwidth(4000);
         for i in 0..30u64 {
             scorer.observe(t0 + secs(1) + ms(10 + 30 * i), 1000, false, i as u32);
         }
-        scorer.on_bandwidth(t0 + secs(2), 1000);
+        scorer.on_bandwidth(1000);
         assert_eq!((scorer.responsive, scorer.unresponsive), (0, 0));
         assert_score(&scorer, 0.65);
     }
