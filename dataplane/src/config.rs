@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use switchyard_controlplane::judge::JudgeConfig;
+use switchyard_engine::admission::{AdmissionConfig, RetryPolicy};
 use switchyard_engine::conformance::verdict::VerdictConfig;
 use switchyard_engine::conformance::{ConformanceConfig, Mode};
 use switchyard_engine::endpoint::VideoSettings;
@@ -34,6 +35,68 @@ pub struct Config {
     pub quality: JudgeConfig,
     /// Each conformance tier's mode (the `[conformance]` table).
     pub conformance: ConformanceModes,
+    /// Retry, half-open budgets and stateless replies (the `[admission]` table).
+    pub admission: Admission,
+}
+
+/// New connections: when a Retry proves the client's address first, how many handshakes may
+/// be pending, how often stateless replies go out (the `[admission]` table).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admission {
+    /// "always", "under-pressure" (once a shard holds `retry_above_half_open` pending
+    /// handshakes) or "never".
+    pub retry: String,
+    pub retry_above_half_open: usize,
+    pub max_half_open_per_shard: usize,
+    pub max_half_open_per_ip: usize,
+    pub token_lifetime_ms: u64,
+    pub version_negotiations_per_second: u32,
+    pub stateless_resets_per_second: u32,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        let d = AdmissionConfig::default();
+        Self {
+            retry: d.retry.name().to_owned(),
+            retry_above_half_open: d.retry_above,
+            max_half_open_per_shard: d.max_half_open,
+            max_half_open_per_ip: d.max_half_open_per_ip,
+            token_lifetime_ms: u64::try_from(d.token_lifetime.as_millis()).unwrap_or(u64::MAX),
+            version_negotiations_per_second: d.version_negotiations_per_sec,
+            stateless_resets_per_second: d.stateless_resets_per_sec,
+        }
+    }
+}
+
+impl Admission {
+    fn validate(&self) -> Result<AdmissionConfig, String> {
+        let retry = RetryPolicy::parse(&self.retry).ok_or_else(|| {
+            format!(
+                "admission.retry = {:?}: expected \"always\", \"under-pressure\" or \"never\"",
+                self.retry
+            )
+        })?;
+        if self.max_half_open_per_shard == 0 || self.max_half_open_per_ip == 0 {
+            return Err(
+                "admission.max_half_open_per_shard and max_half_open_per_ip must be positive"
+                    .into(),
+            );
+        }
+        if self.token_lifetime_ms == 0 {
+            return Err("admission.token_lifetime_ms must be positive".into());
+        }
+        Ok(AdmissionConfig {
+            retry,
+            retry_above: self.retry_above_half_open,
+            max_half_open: self.max_half_open_per_shard,
+            max_half_open_per_ip: self.max_half_open_per_ip,
+            token_lifetime: Duration::from_millis(self.token_lifetime_ms),
+            version_negotiations_per_sec: self.version_negotiations_per_second,
+            stateless_resets_per_sec: self.stateless_resets_per_second,
+        })
+    }
 }
 
 /// What a conformance tier does with a failing packet.
@@ -258,6 +321,7 @@ impl Default for Config {
             video: VideoConfig::default(),
             quality: JudgeConfig::default(),
             conformance: ConformanceModes::default(),
+            admission: Admission::default(),
         }
     }
 }
@@ -331,6 +395,7 @@ impl Config {
             ));
         }
         self.conformance.validate().map_err(ConfigError::Invalid)?;
+        self.admission.validate().map_err(ConfigError::Invalid)?;
         let q = &self.quality;
         if q.baseline > q.ceiling {
             return Err(ConfigError::Invalid(
@@ -369,6 +434,8 @@ impl Config {
         o.video = self.video.settings();
         o.quality = self.quality.clone();
         o.conformance = self.conformance.config();
+        // Validated at load; a hand-built Config with a bad value keeps the defaults.
+        o.admission = self.admission.validate().unwrap_or_default();
         o
     }
 }
@@ -549,6 +616,45 @@ mod tests {
             let key = line.split(" = ").next().unwrap();
             assert!(text.contains(key), "example lacks {key}");
         }
+    }
+
+    #[test]
+    fn admission_keys_reach_the_endpoints_and_bad_values_are_refused() {
+        let c = Config::from_toml(
+            "[admission]\nretry = \"always\"\nretry_above_half_open = 5\n\
+             max_half_open_per_shard = 100\nmax_half_open_per_ip = 10\ntoken_lifetime_ms = 3000\n\
+             version_negotiations_per_second = 7\nstateless_resets_per_second = 9\n",
+            Path::new("relay.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.relay_options().admission,
+            AdmissionConfig {
+                retry: RetryPolicy::Always,
+                retry_above: 5,
+                max_half_open: 100,
+                max_half_open_per_ip: 10,
+                token_lifetime: Duration::from_secs(3),
+                version_negotiations_per_sec: 7,
+                stateless_resets_per_sec: 9,
+            }
+        );
+        for bad in [
+            "retry = \"sometimes\"",
+            "max_half_open_per_shard = 0",
+            "max_half_open_per_ip = 0",
+            "token_lifetime_ms = 0",
+        ] {
+            let text = format!("[admission]\n{bad}\n");
+            assert!(
+                Config::from_toml(&text, Path::new("r.toml")).is_err(),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            Config::default().relay_options().admission,
+            AdmissionConfig::default()
+        );
     }
 
     #[test]

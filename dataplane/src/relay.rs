@@ -16,6 +16,7 @@ use switchyard_controlplane::judge::JudgeConfig;
 use switchyard_controlplane::{
     ring, ControlPlane, ControlPlaneHandle, RelaySnapshot, RingReceiver, RingSender, ShardLink,
 };
+use switchyard_engine::admission::AdmissionConfig;
 use switchyard_engine::conformance::ConformanceConfig;
 use switchyard_engine::endpoint::VideoSettings;
 use switchyard_engine::session::AuthGate;
@@ -63,6 +64,8 @@ pub struct RelayOptions {
     pub conformance: ConformanceConfig,
     /// The control plane's quality judge.
     pub quality: JudgeConfig,
+    /// Retry policy, half-open budgets, stateless reply rates.
+    pub admission: AdmissionConfig,
 }
 
 impl RelayOptions {
@@ -84,6 +87,7 @@ impl RelayOptions {
             video: VideoSettings::default(),
             conformance: ConformanceConfig::default(),
             quality: JudgeConfig::default(),
+            admission: AdmissionConfig::default(),
         }
     }
 }
@@ -167,6 +171,10 @@ pub fn start(options: RelayOptions) -> Result<RelayHandle, StartError> {
     endpoint.counters_interval = options.counters_interval;
     endpoint.video = options.video;
     endpoint.conformance = options.conformance;
+    endpoint.admission = options.admission;
+    // Retry tokens die with this process: a salt of its own, one epoch for every shard.
+    endpoint.token_salt = rand::random();
+    endpoint.token_epoch = Some(Instant::now());
     let settings = ShardSettings {
         endpoint,
         cert_pem: keys.cert_pem.clone(),

@@ -341,6 +341,28 @@ pub struct ShardCounters {
     pub connections_replaced: u64,
     /// Initials (and unknown-version packets) dropped for coming in a datagram under 1,200 B.
     pub initials_too_small: u64,
+    /// Retry packets sent (address validation; no state kept).
+    pub retries_sent: u64,
+    /// Initials whose Retry token was not this relay's (forged, altered, or from before a restart).
+    pub tokens_forged: u64,
+    /// Initials whose genuine Retry token was minted for another address.
+    pub tokens_wrong_address: u64,
+    /// Initials whose genuine Retry token was past its lifetime.
+    pub tokens_expired: u64,
+    /// Initials dropped because the shard held `max_half_open` half-open connections.
+    pub initials_refused_shard_full: u64,
+    /// Initials dropped because their source IP held its half-open share of the shard.
+    pub initials_refused_source_full: u64,
+    /// Connections whose QUIC handshake has not completed (gauge).
+    pub half_open: u64,
+    /// Version Negotiation packets sent.
+    pub version_negotiations_sent: u64,
+    /// Version Negotiation packets not sent: the shard's rate was spent (or its queue full).
+    pub version_negotiations_limited: u64,
+    /// Stateless resets sent for packets to connection IDs this relay no longer knows.
+    pub stateless_resets_sent: u64,
+    /// Stateless resets not sent: the shard's rate was spent (or its queue full).
+    pub stateless_resets_limited: u64,
     /// Tier G: identities this shard refuses now (gauge).
     pub bans_held: u64,
     /// Tier G: bans not held because the shard's list was full (the soonest to expire went).
@@ -427,6 +449,17 @@ impl ShardCounters {
             alias_rejected,
             connections_replaced,
             initials_too_small,
+            retries_sent,
+            tokens_forged,
+            tokens_wrong_address,
+            tokens_expired,
+            initials_refused_shard_full,
+            initials_refused_source_full,
+            half_open,
+            version_negotiations_sent,
+            version_negotiations_limited,
+            stateless_resets_sent,
+            stateless_resets_limited,
             bans_held,
             bans_evicted,
             rooms,
@@ -498,6 +531,17 @@ impl ShardCounters {
         self.alias_rejected += alias_rejected;
         self.connections_replaced += connections_replaced;
         self.initials_too_small += initials_too_small;
+        self.retries_sent += retries_sent;
+        self.tokens_forged += tokens_forged;
+        self.tokens_wrong_address += tokens_wrong_address;
+        self.tokens_expired += tokens_expired;
+        self.initials_refused_shard_full += initials_refused_shard_full;
+        self.initials_refused_source_full += initials_refused_source_full;
+        self.half_open += half_open;
+        self.version_negotiations_sent += version_negotiations_sent;
+        self.version_negotiations_limited += version_negotiations_limited;
+        self.stateless_resets_sent += stateless_resets_sent;
+        self.stateless_resets_limited += stateless_resets_limited;
         self.bans_held += bans_held;
         self.bans_evicted += bans_evicted;
         for (a, b) in self

@@ -11,7 +11,9 @@
 //!   [`layers`] (simulcast layer selection), [`room_media`] (the video state a room owns),
 //!   [`deadlines`] (one timer heap per shard), [`steering`] (room owners, connection IDs, the
 //!   reuseport program), [`conformance`] (Tiers A-E on every packet of a sender, the Tier F
-//!   scorers and their sustained verdict).
+//!   scorers and their sustained verdict), [`admission`] (Retry or accept, half-open
+//!   budgets), [`address_validation`] (Retry tokens), [`stateless_reset`] (reset tokens and
+//!   packets).
 //! - [`signal_streams`]: WZP signal framing over QUIC streams, in and out; the load
 //!   generator's client uses the same code.
 //! - [`identity`]: Ed25519 identities, fingerprints and handshake signatures.
@@ -51,6 +53,8 @@
 //! }
 //! ```
 
+pub mod address_validation;
+pub mod admission;
 pub mod conformance;
 pub mod deadlines;
 pub mod endpoint;
@@ -63,6 +67,7 @@ pub mod room_media;
 pub mod rooms;
 pub mod session;
 pub mod signal_streams;
+pub mod stateless_reset;
 pub mod steering;
 
 pub use endpoint::{Endpoint, EndpointConfig, Handoff, HandoffKind, Timer, Transmit, Transmits};

@@ -12,6 +12,8 @@
 use super::conn::{Conn, ConnKey};
 use super::lifecycle::{Phase, Purpose};
 use super::Endpoint;
+use crate::address_validation::TokenError;
+use crate::admission::{admit, Admission, Refusal, TokenCheck};
 use crate::steering::{cid_for_shard, owner_of, shard_of_cid, CID_LEN};
 use rand::RngCore;
 use std::net::SocketAddr;
@@ -52,6 +54,14 @@ pub(super) enum Arrival {
     Handoff,
 }
 
+/// The connection IDs of an accepted Initial.
+struct InitialIds {
+    /// Where the client sent it: its first random ID, or a Retry's source ID.
+    client_dcid: quiche::ConnectionId<'static>,
+    /// After a Retry: the client's first destination ID, from the token.
+    odcid: Option<quiche::ConnectionId<'static>>,
+}
+
 impl Endpoint {
     pub(super) fn route(
         &mut self,
@@ -83,7 +93,12 @@ impl Endpoint {
                     self.hand_off(owner, data, from, to, HandoffKind::Straggler);
                     self.counters.packets_passed_on += 1;
                 }
-                _ => self.counters.unknown_connection_packets += 1,
+                _ => {
+                    self.counters.unknown_connection_packets += 1;
+                    if hdr.ty == quiche::Type::Short && hdr.dcid.len() == CID_LEN {
+                        self.send_stateless_reset(&hdr.dcid, data.len(), from, now);
+                    }
+                }
             }
             return;
         }
@@ -95,20 +110,48 @@ impl Endpoint {
             return;
         }
         if !quiche::version_is_supported(hdr.version) {
-            self.negotiate_version(&hdr, from);
+            self.negotiate_version(&hdr, from, now);
             return;
         }
-        self.accept(now, from, to, data, hdr.dcid, arrival);
-    }
-
-    fn negotiate_version(&mut self, hdr: &quiche::Header<'_>, to: SocketAddr) {
-        if self.outbox.stateless.len() >= super::STATELESS_QUEUE {
+        if !self.is_running() || self.conns.len() >= self.config.max_connections {
             self.counters.unknown_connection_packets += 1;
             return;
         }
-        let buf = self.outbox.stateless.reserve();
-        if let Ok(len) = quiche::negotiate_version(&hdr.scid, &hdr.dcid, buf) {
-            self.outbox.stateless.commit(len, to, 0);
+        let token = match hdr.token.as_deref() {
+            None | Some([]) => TokenCheck::Absent,
+            Some(token) => match self.tokens.check(token, from, &hdr.dcid, now) {
+                Ok(odcid) => TokenCheck::Valid { odcid },
+                Err(e) => TokenCheck::Refused(e),
+            },
+        };
+        let passed_on = arrival == Arrival::Handoff;
+        match admit(
+            &self.config.admission,
+            &self.conns.half_open,
+            from.ip(),
+            token,
+            passed_on,
+        ) {
+            Admission::Accept { odcid } => {
+                let ids = InitialIds {
+                    client_dcid: hdr.dcid,
+                    odcid: odcid.map(quiche::ConnectionId::from_vec),
+                };
+                self.accept(now, from, to, data, ids, arrival);
+            }
+            Admission::Retry => self.send_retry(&hdr, from, now),
+            Admission::Refuse(why) => self.count_refusal(why),
+        }
+    }
+
+    fn count_refusal(&mut self, why: Refusal) {
+        let c = &mut self.counters;
+        match why {
+            Refusal::Token(TokenError::Forged) => c.tokens_forged += 1,
+            Refusal::Token(TokenError::WrongAddress) => c.tokens_wrong_address += 1,
+            Refusal::Token(TokenError::Expired) => c.tokens_expired += 1,
+            Refusal::ShardFull => c.initials_refused_shard_full += 1,
+            Refusal::SourceFull => c.initials_refused_source_full += 1,
         }
     }
 
@@ -118,19 +161,33 @@ impl Endpoint {
         from: SocketAddr,
         to: SocketAddr,
         data: &mut [u8],
-        client_dcid: quiche::ConnectionId<'static>,
+        ids: InitialIds,
         arrival: Arrival,
     ) {
-        if !self.is_running() || self.conns.len() >= self.config.max_connections {
-            self.counters.unknown_connection_packets += 1;
-            return;
-        }
+        let InitialIds { client_dcid, odcid } = ids;
         let mut random = [0u8; CID_LEN];
         self.rng.fill_bytes(&mut random);
         let scid = quiche::ConnectionId::from_vec(
             cid_for_shard(self.config.shard, self.config.shards, random).to_vec(),
         );
-        let quic = match quiche::accept(&scid, None, to, from, &mut self.quic_config) {
+        self.quic_config
+            .set_stateless_reset_token(Some(self.resets.token(&scid)));
+        let accepted = match &odcid {
+            // After a Retry the transport parameters repeat both IDs of the exchange; the
+            // connection's own ID is fresh, so it names this shard.
+            Some(odcid) => quiche::accept_with_retry(
+                &scid,
+                quiche::RetryConnectionIds {
+                    original_destination_cid: odcid,
+                    retry_source_cid: &client_dcid,
+                },
+                to,
+                from,
+                &mut self.quic_config,
+            ),
+            None => quiche::accept(&scid, None, to, from, &mut self.quic_config),
+        };
+        let quic = match accepted {
             Ok(c) => c,
             Err(e) => {
                 log::debug!("accept from {from}: {e}");
@@ -145,9 +202,8 @@ impl Endpoint {
             deadline: now + self.config.handshake_timeout,
             may_hand_off: arrival == Arrival::Socket && self.config.shards > 1,
         };
-        let key = self
-            .conns
-            .insert(Conn::new(quic, phase, [scid, client_dcid]));
+        let conn = Conn::new(quic, phase, [scid, client_dcid]).half_open_from(from.ip());
+        let key = self.conns.insert(conn);
         self.feed_awaiting_sni(key, data, from, to, now);
     }
 

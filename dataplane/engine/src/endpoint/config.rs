@@ -1,12 +1,13 @@
 //! What an endpoint is configured with, besides its quiche configuration: plain values that
 //! cross to the shard thread once, at start.
 
+use crate::admission::AdmissionConfig;
 use crate::conformance::ConformanceConfig;
 use crate::keyframes::{DEFAULT_SHARD_CAP, DEFAULT_STREAM_CAP};
 use crate::layers::LayerPolicy;
 use crate::pli::PliPolicy;
 use crate::session::AuthGate;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use switchyard_proto::control::ShardId;
 
 /// Quality samples leave at most this often per participant.
@@ -37,6 +38,13 @@ pub struct EndpointConfig {
     pub video: VideoSettings,
     /// Each conformance tier's mode (observe-only by default).
     pub conformance: ConformanceConfig,
+    /// Retry policy, half-open budgets, rates of stateless replies.
+    pub admission: AdmissionConfig,
+    /// Drawn once per relay start and shared by its shards: Retry tokens die with the process.
+    pub token_salt: [u8; 16],
+    /// The instant Retry token expiries count from, shared by the relay's shards; `None`: the
+    /// endpoint's own start.
+    pub token_epoch: Option<Instant>,
 }
 
 impl EndpointConfig {
@@ -55,6 +63,9 @@ impl EndpointConfig {
             shutdown_grace: Duration::from_secs(2),
             video: VideoSettings::default(),
             conformance: ConformanceConfig::default(),
+            admission: AdmissionConfig::default(),
+            token_salt: [0; 16],
+            token_epoch: None,
         }
     }
 }

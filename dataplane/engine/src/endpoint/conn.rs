@@ -5,11 +5,13 @@
 use super::lifecycle::Phase;
 use super::path::PathSample;
 use super::quality::QualityMeter;
+use crate::admission::HalfOpen;
 use crate::conformance::SenderConformance;
 use crate::deadlines::Deadlines;
 use crate::signal_streams::{Limits, SignalStreams};
 use slab::Slab;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Instant;
 use switchyard_proto::control::ShardCounters;
 use switchyard_proto::signal::SignalMessage;
@@ -44,6 +46,9 @@ pub(crate) struct Conn {
     pub quality: QualityMeter,
     /// Tiers A-E of what this participant sends.
     pub conformance: SenderConformance,
+    /// The source IP whose half-open share this connection holds, until its handshake
+    /// completes or it goes.
+    half_open_ip: Option<IpAddr>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -73,7 +78,14 @@ impl Conn {
             path: PathSample::default(),
             quality: QualityMeter::default(),
             conformance: SenderConformance::default(),
+            half_open_ip: None,
         }
+    }
+
+    /// Counts the connection as half-open for `ip` once the table takes it.
+    pub fn half_open_from(mut self, ip: IpAddr) -> Self {
+        self.half_open_ip = Some(ip);
+        self
     }
 
     /// The earliest time something must happen on this connection.
@@ -92,6 +104,8 @@ pub(crate) struct Connections {
     by_cid: HashMap<quiche::ConnectionId<'static>, ConnKey>,
     touched: Vec<ConnKey>,
     deadlines: Deadlines<ConnKey>,
+    /// Connections whose handshake has not completed, by source IP.
+    pub half_open: HalfOpen,
 }
 
 impl Connections {
@@ -122,6 +136,9 @@ impl Connections {
 
     pub fn insert(&mut self, conn: Conn) -> ConnKey {
         let cids = conn.cids.clone();
+        if let Some(ip) = conn.half_open_ip {
+            self.half_open.open(ip);
+        }
         let key = ConnKey(self.slab.insert(conn));
         for cid in cids {
             self.by_cid.insert(cid, key);
@@ -133,12 +150,22 @@ impl Connections {
     pub fn remove(&mut self, key: ConnKey) -> Option<Conn> {
         self.deadlines.arm(key, None);
         let conn = self.slab.try_remove(key.0)?;
+        if let Some(ip) = conn.half_open_ip {
+            self.half_open.close(ip);
+        }
         for cid in &conn.cids {
             if self.by_cid.get(cid) == Some(&key) {
                 self.by_cid.remove(cid);
             }
         }
         Some(conn)
+    }
+
+    /// The connection's handshake completed: it no longer counts as half-open.
+    pub fn settle(&mut self, key: ConnKey) {
+        if let Some(ip) = self.slab.get_mut(key.0).and_then(|c| c.half_open_ip.take()) {
+            self.half_open.close(ip);
+        }
     }
 
     /// Marks `key` to be flushed at the next [`super::Endpoint::poll_transmits`].

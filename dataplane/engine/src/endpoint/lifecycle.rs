@@ -188,10 +188,16 @@ impl Endpoint {
         if !conn.quic.is_established() {
             return;
         }
-        conn.phase = match purpose.clone() {
+        let purpose = purpose.clone();
+        let deadline = *deadline;
+        self.conns.settle(key);
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        conn.phase = match purpose {
             Purpose::Room(room) => Phase::Joining {
                 room,
-                session: Session::until(&self.config.auth, *deadline),
+                session: Session::until(&self.config.auth, deadline),
             },
             Purpose::Ping => {
                 let _ = conn.quic.close(true, 0, b"pong");

@@ -21,7 +21,8 @@
 //! (the phase of each connection and its transitions), [`media`] (forward, replay, PLI, video
 //! tick), [`path`] (estimates from quiche's path statistics), [`quality`] (samples for the
 //! control plane's judge, and its signals carried out), [`policy`] (conformance hang-ups and
-//! bans: Tier G), [`conn`] (the connection table),
+//! bans: Tier G), [`conn`] (the connection table), [`stateless`] (Version Negotiation, Retry,
+//! stateless reset),
 //! [`timers`], [`transmit`]. Signal framing is [`crate::signal_streams`].
 
 mod accept;
@@ -32,6 +33,7 @@ mod media;
 mod path;
 mod policy;
 mod quality;
+mod stateless;
 mod timers;
 mod transmit;
 
@@ -48,8 +50,11 @@ pub use policy::CLOSE_POLICY_VIOLATION;
 pub use timers::Timer;
 pub use transmit::{Transmit, Transmits, MAX_PACKET};
 
+use crate::address_validation::TokenKey;
+use crate::admission::RateLimit;
 use crate::identity::Identity;
 use crate::signal_streams::Inbound;
+use crate::stateless_reset::ResetKey;
 use accept::Arrival;
 use conn::Connections;
 use media::Rooms;
@@ -61,7 +66,8 @@ use switchyard_proto::bans::BanTable;
 use switchyard_proto::control::{Directive, ParticipantId, ShardCounters, ShardEvent};
 use timers::TimerTable;
 
-/// Version negotiation replies one turn may queue; more are dropped and counted.
+/// Stateless replies (Version Negotiation, Retry, stateless reset) one turn may queue; more
+/// are dropped and counted.
 const STATELESS_QUEUE: usize = 64;
 
 /// Whether the endpoint is serving.
@@ -79,7 +85,7 @@ enum RunState {
 struct Outbox {
     events: VecDeque<ShardEvent>,
     handoffs: VecDeque<Handoff>,
-    /// Replies that belong to no connection (version negotiation).
+    /// Replies that belong to no connection (Version Negotiation, Retry, stateless reset).
     stateless: Transmits,
 }
 
@@ -112,6 +118,12 @@ pub struct Endpoint {
     /// The newest counters generation the control plane asked for.
     generation: u64,
     state: RunState,
+    /// Mints and checks Retry tokens (see [`crate::admission`]).
+    tokens: TokenKey,
+    /// Derives stateless reset tokens from the seed.
+    resets: ResetKey,
+    version_negotiations: RateLimit,
+    stateless_resets: RateLimit,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -158,6 +170,15 @@ impl Endpoint {
             bans: BanTable::default(),
             generation: 0,
             state: RunState::Running,
+            tokens: TokenKey::new(
+                &config.seed,
+                &config.token_salt,
+                config.token_epoch.unwrap_or(now),
+                config.admission.token_lifetime,
+            ),
+            resets: ResetKey::new(&config.seed),
+            version_negotiations: RateLimit::default(),
+            stateless_resets: RateLimit::default(),
             config,
         }
     }
@@ -282,6 +303,11 @@ impl Endpoint {
         self.conns.len()
     }
 
+    /// Connections whose QUIC handshake has not completed.
+    pub fn half_open(&self) -> usize {
+        self.conns.half_open.total()
+    }
+
     /// The counters as they stand (the control plane gets them as events).
     pub fn counters(&self) -> &ShardCounters {
         &self.counters
@@ -348,6 +374,7 @@ impl Endpoint {
         let c = &mut self.counters;
         c.rooms = self.rooms.table.room_count() as u64;
         c.participants = self.rooms.table.participant_count() as u64;
+        c.half_open = self.conns.half_open.total() as u64;
         let cache = self.rooms.ledger.stats;
         c.keyframe_cache_bytes = self.rooms.ledger.bytes() as u64;
         c.keyframes_cached = cache.keyframes_cached;

@@ -1,8 +1,10 @@
 //! Unit tests of the endpoint's transitions, with real quiche clients in memory and the
 //! endpoint's time passed in: accept, hand-off, a ClientHello in two datagrams, the SNI and
 //! join deadlines, refused joins, join and leave, media, shutdown; relay-judged quality in
-//! [`quality`]; conformance in [`conformance`] and its Tier G responses in [`policy`].
+//! [`quality`]; conformance in [`conformance`] and its Tier G responses in [`policy`]; Retry,
+//! half-open budgets and stateless replies in [`admission`].
 
+mod admission;
 mod conformance;
 mod policy;
 mod quality;
@@ -18,7 +20,7 @@ use switchyard_proto::signal::{HangupReason, SignalMessage};
 use switchyard_testclock::origin;
 
 /// The shard a server packet's source connection ID names.
-fn shard_named_by(packet: &[u8], shards: u16) -> ShardId {
+pub(super) fn shard_named_by(packet: &[u8], shards: u16) -> ShardId {
     let mut packet = packet.to_vec();
     let hdr = quiche::Header::from_slice(&mut packet, CID_LEN).unwrap();
     shard_of_cid(&hdr.scid, shards).unwrap()
@@ -83,7 +85,7 @@ fn an_initial_under_1200_bytes_is_dropped_and_the_same_one_whole_is_accepted() {
 }
 
 /// A long-header packet of an unknown QUIC version, `len` bytes in all.
-fn unknown_version_packet(len: usize) -> Vec<u8> {
+pub(super) fn unknown_version_packet(len: usize) -> Vec<u8> {
     let mut p = vec![0xc0, 0x1a, 0x2a, 0x3a, 0x4a, 8];
     p.extend_from_slice(&[0x11; 8]);
     p.push(8);

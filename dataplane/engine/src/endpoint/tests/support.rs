@@ -122,7 +122,7 @@ impl TestClient {
         Self {
             quic,
             addr,
-            identity: Identity::from_secret([u8::try_from(n % 256).unwrap() + 1; 32]),
+            identity: Identity::from_secret([u8::try_from(n % 256).unwrap().wrapping_add(1); 32]),
             signals: SignalStreams::client(Limits {
                 open_readers: 64,
                 queued: 64,
