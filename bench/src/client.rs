@@ -17,6 +17,7 @@ const KEEPALIVE: Duration = Duration::from_secs(5);
 /// The client trusts its relay: generous bounds on its signal streams.
 const SIGNAL_LIMITS: Limits = Limits {
     open_readers: 1024,
+    buffered_bytes: 64 * 1024 * 1024,
     queued: 1024,
 };
 

@@ -10,7 +10,7 @@ use switchyard_controlplane::judge::JudgeConfig;
 use switchyard_engine::admission::{AdmissionConfig, RetryPolicy};
 use switchyard_engine::conformance::verdict::VerdictConfig;
 use switchyard_engine::conformance::{ConformanceConfig, Mode};
-use switchyard_engine::endpoint::VideoSettings;
+use switchyard_engine::endpoint::{VideoSettings, SIGNAL_AFTER_JOIN, SIGNAL_BEFORE_JOIN};
 use switchyard_proto::bans::BanPolicy;
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -242,6 +242,14 @@ pub struct Limits {
     pub idle_timeout_ms: u64,
     /// Datagrams quiche may queue per connection and direction; beyond it forwards drop.
     pub datagram_queue: usize,
+    /// Bytes one connection's outgoing datagram queue holds; a receiver that falls behind
+    /// loses its oldest queued media first.
+    pub datagram_queue_bytes: usize,
+    /// Bytes of unfinished signal frames a connection holds before it joins, and once joined.
+    pub signal_bytes_before_join: usize,
+    pub signal_bytes_after_join: usize,
+    /// An unfinished signal frame must be finished within this.
+    pub signal_frame_deadline_ms: u64,
 }
 
 impl Default for Limits {
@@ -252,6 +260,10 @@ impl Default for Limits {
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 30_000,
             datagram_queue: 1024,
+            datagram_queue_bytes: switchyard_engine::endpoint::DEFAULT_DATAGRAM_QUEUE_BYTES,
+            signal_bytes_before_join: SIGNAL_BEFORE_JOIN.buffered_bytes,
+            signal_bytes_after_join: SIGNAL_AFTER_JOIN.buffered_bytes,
+            signal_frame_deadline_ms: 5_000,
         }
     }
 }
@@ -377,6 +389,17 @@ impl Config {
                 "limits.room_capacity must be at least 2".into(),
             ));
         }
+        let l = &self.limits;
+        if l.datagram_queue_bytes < 2_048
+            || l.signal_bytes_before_join < 2_048
+            || l.signal_bytes_after_join < 2_048
+            || l.signal_frame_deadline_ms == 0
+        {
+            return Err(ConfigError::Invalid(
+                "limits.datagram_queue_bytes and signal_bytes_* must be at least 2048, signal_frame_deadline_ms positive"
+                    .into(),
+            ));
+        }
         if self.limits.datagram_queue == 0 || self.limits.max_connections_per_shard == 0 {
             return Err(ConfigError::Invalid(
                 "limits.datagram_queue and max_connections_per_shard must be positive".into(),
@@ -430,6 +453,12 @@ impl Config {
         o.handshake_timeout = Duration::from_millis(self.limits.handshake_timeout_ms);
         o.idle_timeout = Duration::from_millis(self.limits.idle_timeout_ms);
         o.datagram_queue = self.limits.datagram_queue;
+        o.datagram_queue_bytes = self.limits.datagram_queue_bytes;
+        o.signal_bytes = [
+            self.limits.signal_bytes_before_join,
+            self.limits.signal_bytes_after_join,
+        ];
+        o.signal_frame_deadline = Duration::from_millis(self.limits.signal_frame_deadline_ms);
         o.lock_dir = self.lock_dir.clone();
         o.video = self.video.settings();
         o.quality = self.quality.clone();

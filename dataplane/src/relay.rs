@@ -19,6 +19,7 @@ use switchyard_controlplane::{
 use switchyard_engine::admission::AdmissionConfig;
 use switchyard_engine::conformance::ConformanceConfig;
 use switchyard_engine::endpoint::VideoSettings;
+use switchyard_engine::endpoint::{SIGNAL_AFTER_JOIN, SIGNAL_BEFORE_JOIN};
 use switchyard_engine::session::AuthGate;
 use switchyard_engine::{EndpointConfig, Handoff};
 use switchyard_proto::control::{Directive, ShardId};
@@ -56,6 +57,11 @@ pub struct RelayOptions {
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
     pub datagram_queue: usize,
+    /// Bytes one connection's outgoing datagram queue holds at most.
+    pub datagram_queue_bytes: usize,
+    /// Bytes of unfinished signal frames a connection holds before it joins, and once joined.
+    pub signal_bytes: [usize; 2],
+    pub signal_frame_deadline: Duration,
     pub counters_interval: Duration,
     /// Where the per-port lock lives; `None` for [`port_lock::default_lock_dir`].
     pub lock_dir: Option<PathBuf>,
@@ -82,6 +88,12 @@ impl RelayOptions {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             datagram_queue: 1024,
+            datagram_queue_bytes: switchyard_engine::endpoint::DEFAULT_DATAGRAM_QUEUE_BYTES,
+            signal_bytes: [
+                SIGNAL_BEFORE_JOIN.buffered_bytes,
+                SIGNAL_AFTER_JOIN.buffered_bytes,
+            ],
+            signal_frame_deadline: Duration::from_secs(5),
             counters_interval: Duration::from_secs(1),
             lock_dir: None,
             video: VideoSettings::default(),
@@ -172,6 +184,10 @@ pub fn start(options: RelayOptions) -> Result<RelayHandle, StartError> {
     endpoint.video = options.video;
     endpoint.conformance = options.conformance;
     endpoint.admission = options.admission;
+    endpoint.datagram_queue_bytes = options.datagram_queue_bytes;
+    endpoint.signal_before_join.buffered_bytes = options.signal_bytes[0];
+    endpoint.signal_after_join.buffered_bytes = options.signal_bytes[1];
+    endpoint.signal_frame_deadline = options.signal_frame_deadline;
     // Retry tokens die with this process: a salt of its own, one epoch for every shard.
     endpoint.token_salt = rand::random();
     endpoint.token_epoch = Some(Instant::now());

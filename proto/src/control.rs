@@ -363,6 +363,12 @@ pub struct ShardCounters {
     pub stateless_resets_sent: u64,
     /// Stateless resets not sent: the shard's rate was spent (or its queue full).
     pub stateless_resets_limited: u64,
+    /// Queued datagrams dropped, oldest first, to keep a receiver's queue under its byte bound.
+    pub datagrams_purged: u64,
+    /// Signal streams stopped for going over the connection's budget (half-read streams or bytes of unfinished frames).
+    pub signal_streams_over_budget: u64,
+    /// Unfinished signal frames given up at their deadline (slow-loris streams).
+    pub signal_frames_abandoned: u64,
     /// Tier G: identities this shard refuses now (gauge).
     pub bans_held: u64,
     /// Tier G: bans not held because the shard's list was full (the soonest to expire went).
@@ -449,6 +455,9 @@ impl ShardCounters {
             alias_rejected,
             connections_replaced,
             initials_too_small,
+            signal_streams_over_budget,
+            signal_frames_abandoned,
+            datagrams_purged,
             retries_sent,
             tokens_forged,
             tokens_wrong_address,
@@ -531,6 +540,9 @@ impl ShardCounters {
         self.alias_rejected += alias_rejected;
         self.connections_replaced += connections_replaced;
         self.initials_too_small += initials_too_small;
+        self.signal_streams_over_budget += signal_streams_over_budget;
+        self.signal_frames_abandoned += signal_frames_abandoned;
+        self.datagrams_purged += datagrams_purged;
         self.retries_sent += retries_sent;
         self.tokens_forged += tokens_forged;
         self.tokens_wrong_address += tokens_wrong_address;

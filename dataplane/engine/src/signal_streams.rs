@@ -6,9 +6,14 @@
 //! stream into a [`FrameReader`] and hands back whole messages or refusals, and writes queued
 //! frames on fresh streams of its own side as far as flow control allows.
 //!
-//! A refused frame (oversized, malformed, truncated, or one stream more than the peer may have
-//! half-read) stops that stream with [`STREAM_FRAME_ERROR`]; other streams and the connection
-//! carry on. Both bounds ([`Limits`]) are counted refusals, never silent growth.
+//! A refused frame (oversized, malformed, truncated) stops that stream with
+//! [`STREAM_FRAME_ERROR`]; other streams and the connection carry on. So does a stream over
+//! the budget ([`Limits`]): one stream more than the peer may have half-read, or a frame whose
+//! bytes would take the half-read frames together over `buffered_bytes` ([`Inbound::OverBudget`]).
+//! Every bound is a counted refusal, never silent growth. The owner may tighten or widen the
+//! budget ([`SignalStreams::set_limits`]: the relay gives a joined participant more than a
+//! stranger), and may give up the half-read frames of a peer that never finishes them
+//! ([`SignalStreams::abandon_partial`]).
 
 use std::collections::{HashMap, VecDeque};
 use switchyard_proto::framing::{encode_frame, FrameError, FrameReader};
@@ -22,6 +27,8 @@ pub const STREAM_FRAME_ERROR: u64 = 0x201;
 pub struct Limits {
     /// Streams the peer may have half-read at once; a frame on one more is refused.
     pub open_readers: usize,
+    /// Bytes of half-read frames held at once, all streams together.
+    pub buffered_bytes: usize,
     /// Messages waiting to be written; one more is refused with [`QueueFull`].
     pub queued: usize,
 }
@@ -31,6 +38,8 @@ pub struct Limits {
 pub enum Inbound {
     Message(SignalMessage),
     Refused(FrameError),
+    /// A stream over [`Limits::open_readers`] or [`Limits::buffered_bytes`], stopped.
+    OverBudget,
 }
 
 /// A message could not be queued: the outbox is at [`Limits::queued`].
@@ -93,6 +102,34 @@ impl SignalStreams {
         Ok(())
     }
 
+    /// Replaces the budget; streams already half-read keep their bytes.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// Streams with a frame begun and not finished.
+    pub fn half_read(&self) -> usize {
+        self.readers.len()
+    }
+
+    /// Bytes of half-read frames held now.
+    pub fn buffered(&self) -> usize {
+        self.readers.values().map(FrameReader::buffered).sum()
+    }
+
+    /// Gives up every half-read frame, stopping its stream; how many were given up.
+    pub fn abandon_partial<F: quiche::BufFactory>(
+        &mut self,
+        quic: &mut quiche::Connection<F>,
+    ) -> usize {
+        let n = self.readers.len();
+        for (id, _) in self.readers.drain() {
+            let _ = quic.stream_shutdown(id, quiche::Shutdown::Read, STREAM_FRAME_ERROR);
+            let _ = quic.stream_shutdown(id, quiche::Shutdown::Write, STREAM_FRAME_ERROR);
+        }
+        n
+    }
+
     /// Messages not yet completely written.
     pub fn pending(&self) -> usize {
         self.outbox.len()
@@ -135,8 +172,32 @@ impl SignalStreams {
         inbound: &mut Vec<Inbound>,
     ) {
         while let Some(id) = quic.stream_readable_next() {
+            if self.is_own(id) {
+                // The peer's half of a stream this side opened carries only its FIN.
+                while let Ok((_, false)) = quic.stream_recv(id, buf) {}
+                continue;
+            }
             self.read_stream(quic, id, buf, inbound);
         }
+    }
+
+    /// Whether this side opened stream `id` (stream IDs keep their initiator in the low bits).
+    fn is_own(&self, id: u64) -> bool {
+        id % 4 == self.next_stream % 4
+    }
+
+    /// Stops stream `id` in both directions and reports why.
+    fn refuse<F: quiche::BufFactory>(
+        &mut self,
+        quic: &mut quiche::Connection<F>,
+        id: u64,
+        why: Inbound,
+        inbound: &mut Vec<Inbound>,
+    ) {
+        self.readers.remove(&id);
+        inbound.push(why);
+        let _ = quic.stream_shutdown(id, quiche::Shutdown::Read, STREAM_FRAME_ERROR);
+        let _ = quic.stream_shutdown(id, quiche::Shutdown::Write, STREAM_FRAME_ERROR);
     }
 
     fn read_stream<F: quiche::BufFactory>(
@@ -157,16 +218,18 @@ impl SignalStreams {
                 }
             };
             if !self.readers.contains_key(&id) && self.readers.len() >= self.limits.open_readers {
-                inbound.push(Inbound::Refused(FrameError::Oversized));
-                let _ = quic.stream_shutdown(id, quiche::Shutdown::Read, STREAM_FRAME_ERROR);
+                self.refuse(quic, id, Inbound::OverBudget, inbound);
                 return;
             }
             let reader = self.readers.entry(id).or_default();
             if let Err(e) = reader.push(buf.get(..len).unwrap_or_default()) {
-                self.readers.remove(&id);
-                inbound.push(Inbound::Refused(e));
-                let _ = quic.stream_shutdown(id, quiche::Shutdown::Read, STREAM_FRAME_ERROR);
-                let _ = quic.stream_shutdown(id, quiche::Shutdown::Write, STREAM_FRAME_ERROR);
+                self.refuse(quic, id, Inbound::Refused(e), inbound);
+                return;
+            }
+            // Checked after the push, so a frame whose length prefix is over the cap is
+            // refused as such; the chunk just read is released at once either way.
+            if self.buffered() > self.limits.buffered_bytes {
+                self.refuse(quic, id, Inbound::OverBudget, inbound);
                 return;
             }
             if fin {

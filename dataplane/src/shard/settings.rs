@@ -42,6 +42,11 @@ impl ShardSettings {
         c.set_initial_max_stream_data_uni(64 * 1024);
         c.set_initial_max_streams_bidi(MAX_OPEN_SIGNAL_STREAMS as u64);
         c.set_initial_max_streams_uni(4);
+        // quiche grows a window the application reads promptly, up to 16 MiB a stream and
+        // 24 MiB a connection by default; signalling needs none of that, so the windows stay
+        // at WZP's (reference 2.1: 64 KiB a stream, 256 KiB a connection).
+        c.set_max_stream_window(64 * 1024);
+        c.set_max_connection_window(256 * 1024);
         c.set_initial_rtt(Duration::from_millis(300));
         c.set_disable_active_migration(true);
         c.enable_dgram(true, self.dgram_queue, self.dgram_queue);

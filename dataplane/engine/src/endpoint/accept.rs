@@ -202,7 +202,8 @@ impl Endpoint {
             deadline: now + self.config.handshake_timeout,
             may_hand_off: arrival == Arrival::Socket && self.config.shards > 1,
         };
-        let conn = Conn::new(quic, phase, [scid, client_dcid]).half_open_from(from.ip());
+        let mut conn = Conn::new(quic, phase, [scid, client_dcid]).half_open_from(from.ip());
+        conn.signals.set_limits(self.config.signal_before_join);
         let key = self.conns.insert(conn);
         self.feed_awaiting_sni(key, data, from, to, now);
     }

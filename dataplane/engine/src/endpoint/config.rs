@@ -1,14 +1,19 @@
 //! What an endpoint is configured with, besides its quiche configuration: plain values that
 //! cross to the shard thread once, at start.
 
+use super::conn::{SIGNAL_AFTER_JOIN, SIGNAL_BEFORE_JOIN};
 use crate::admission::AdmissionConfig;
 use crate::conformance::ConformanceConfig;
 use crate::keyframes::{DEFAULT_SHARD_CAP, DEFAULT_STREAM_CAP};
 use crate::layers::LayerPolicy;
 use crate::pli::PliPolicy;
 use crate::session::AuthGate;
+use crate::signal_streams::Limits;
 use std::time::{Duration, Instant};
 use switchyard_proto::control::ShardId;
+
+/// Default bound of a connection's outgoing datagram queue: about a second of 2 Mbps video.
+pub const DEFAULT_DATAGRAM_QUEUE_BYTES: usize = 256 * 1024;
 
 /// Quality samples leave at most this often per participant.
 pub const MIN_QUALITY_INTERVAL: Duration = Duration::from_secs(1);
@@ -23,11 +28,21 @@ pub struct EndpointConfig {
     pub seed: [u8; 32],
     pub auth: AuthGate,
     pub room_capacity: usize,
+    /// Bytes one connection's outgoing datagram queue holds at most; a receiver that falls
+    /// behind loses its oldest queued media. 0: only quiche's count bound.
+    pub datagram_queue_bytes: usize,
     /// New connections beyond this are ignored (counted as unknown packets).
     pub max_connections: usize,
     /// Time from the first Initial to a joined participant; also bounds a ClientHello that
     /// spans several Initials.
     pub handshake_timeout: Duration,
+    /// Signal streams and bytes of unfinished frames a connection may hold before it joins,
+    /// and once joined.
+    pub signal_before_join: Limits,
+    pub signal_after_join: Limits,
+    /// An unfinished signal frame must be finished within this; after it the connection's
+    /// unfinished frames are given up (and one that has not joined is hung up).
+    pub signal_frame_deadline: Duration,
     /// How often the endpoint reports its counters to the control plane.
     pub counters_interval: Duration,
     /// How often each participant's quality is sampled for the judge; never more often than
@@ -56,8 +71,12 @@ impl EndpointConfig {
             seed,
             auth: AuthGate::open(),
             room_capacity: 100,
+            datagram_queue_bytes: DEFAULT_DATAGRAM_QUEUE_BYTES,
             max_connections: 10_000,
             handshake_timeout: Duration::from_secs(10),
+            signal_before_join: SIGNAL_BEFORE_JOIN,
+            signal_after_join: SIGNAL_AFTER_JOIN,
+            signal_frame_deadline: Duration::from_secs(5),
             counters_interval: Duration::from_secs(1),
             quality_sample_interval: MIN_QUALITY_INTERVAL,
             shutdown_grace: Duration::from_secs(2),

@@ -16,10 +16,24 @@ use std::time::Instant;
 use switchyard_proto::control::ShardCounters;
 use switchyard_proto::signal::SignalMessage;
 
-/// Signal streams a peer may have half-read at once.
+/// Signal streams a joined participant may have half-read at once (and the most quiche lets
+/// it open).
 pub const MAX_OPEN_SIGNAL_STREAMS: usize = 8;
 /// Signal messages one connection may have waiting; one more is dropped and counted.
 pub const SIGNAL_QUEUE_CAP: usize = 64;
+/// What a connection may hold of unfinished signal frames before it has joined: enough for
+/// an AuthToken and a CallOffer with the longest alias, in flight together.
+pub const SIGNAL_BEFORE_JOIN: Limits = Limits {
+    open_readers: 2,
+    buffered_bytes: 16 * 1024,
+    queued: SIGNAL_QUEUE_CAP,
+};
+/// ... and once joined.
+pub const SIGNAL_AFTER_JOIN: Limits = Limits {
+    open_readers: MAX_OPEN_SIGNAL_STREAMS,
+    buffered_bytes: 64 * 1024,
+    queued: SIGNAL_QUEUE_CAP,
+};
 
 /// A connection's slot in its endpoint; valid until the connection is removed, then reused.
 /// Other threads name participants by [`switchyard_proto::control::ParticipantId`] instead.
@@ -46,6 +60,8 @@ pub(crate) struct Conn {
     pub quality: QualityMeter,
     /// Tiers A-E of what this participant sends.
     pub conformance: SenderConformance,
+    /// When the oldest of the peer's unfinished signal frames must be finished by.
+    pub partial_frame_deadline: Option<Instant>,
     /// The source IP whose half-open share this connection holds, until its handshake
     /// completes or it goes.
     half_open_ip: Option<IpAddr>,
@@ -69,16 +85,14 @@ impl Conn {
         Self {
             quic,
             phase,
-            signals: SignalStreams::server(Limits {
-                open_readers: MAX_OPEN_SIGNAL_STREAMS,
-                queued: SIGNAL_QUEUE_CAP,
-            }),
+            signals: SignalStreams::server(SIGNAL_BEFORE_JOIN),
             cids,
             touched: false,
             path: PathSample::default(),
             quality: QualityMeter::default(),
             conformance: SenderConformance::default(),
             half_open_ip: None,
+            partial_frame_deadline: None,
         }
     }
 
@@ -90,10 +104,14 @@ impl Conn {
 
     /// The earliest time something must happen on this connection.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.quic.timeout_instant(), self.phase.deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.quic.timeout_instant(),
+            self.phase.deadline(),
+            self.partial_frame_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -106,6 +124,10 @@ pub(crate) struct Connections {
     deadlines: Deadlines<ConnKey>,
     /// Connections whose handshake has not completed, by source IP.
     pub half_open: HalfOpen,
+    /// Bytes one connection's outgoing datagram queue holds at most; 0 until configured.
+    datagram_queue_bytes: usize,
+    /// Queued datagrams dropped, oldest first, to make room under that bound.
+    pub datagrams_purged: u64,
 }
 
 impl Connections {
@@ -190,12 +212,34 @@ impl Connections {
         }
     }
 
+    /// Bounds every connection's outgoing datagram queue to `bytes`.
+    pub fn set_datagram_queue_bytes(&mut self, bytes: usize) {
+        self.datagram_queue_bytes = bytes;
+    }
+
     /// Queues a media datagram to `key` and marks it touched; `false` when its queue (or
-    /// the connection) refuses it.
+    /// the connection) refuses it. A receiver that falls behind (its queue would pass its
+    /// byte bound) loses its oldest queued media first: what it has not been sent yet is the
+    /// stalest, and late media is worth less than current.
     pub fn queue_datagram(&mut self, key: ConnKey, datagram: &[u8]) -> bool {
         let Some(conn) = self.slab.get_mut(key.0) else {
             return false;
         };
+        let bound = self.datagram_queue_bytes;
+        if bound > 0 && datagram.len() <= bound {
+            let queued = conn.quic.dgram_send_queue_byte_size();
+            if queued + datagram.len() > bound {
+                let before = conn.quic.dgram_send_queue_len();
+                let excess = std::cell::Cell::new(queued + datagram.len() - bound);
+                conn.quic.dgram_purge_outgoing(|d: &[u8]| {
+                    let left = excess.get();
+                    excess.set(left.saturating_sub(d.len()));
+                    left > 0
+                });
+                let purged = before.saturating_sub(conn.quic.dgram_send_queue_len());
+                self.datagrams_purged += purged as u64;
+            }
+        }
         if conn.quic.dgram_send(datagram).is_err() {
             return false;
         }

@@ -233,14 +233,22 @@ impl Endpoint {
         let mut inbound = std::mem::take(&mut self.scratch.inbound);
         conn.signals
             .read(&mut conn.quic, &mut self.scratch.stream, &mut inbound);
+        conn.partial_frame_deadline = match conn.partial_frame_deadline {
+            _ if conn.signals.half_read() == 0 => None,
+            Some(deadline) => Some(deadline),
+            None => Some(now + self.config.signal_frame_deadline),
+        };
         for item in inbound.drain(..) {
             match item {
                 Inbound::Message(message) => {
                     self.counters.signal_messages_in += 1;
                     self.on_signal(key, message, now);
                 }
-                Inbound::Refused(e) => {
-                    self.counters.signal_frame_errors[e.index()] += 1;
+                Inbound::Refused(_) | Inbound::OverBudget => {
+                    match item {
+                        Inbound::Refused(e) => self.counters.signal_frame_errors[e.index()] += 1,
+                        _ => self.counters.signal_streams_over_budget += 1,
+                    }
                     let refused = match self.conns.get_mut(key).map(|c| &mut c.phase) {
                         Some(Phase::Joining { session, .. }) => session.on_frame_refused(),
                         _ => None,
@@ -346,6 +354,7 @@ impl Endpoint {
         else {
             return;
         };
+        conn.signals.set_limits(self.config.signal_after_join);
         conn.phase = Phase::Joined {
             member: Membership {
                 room: change.room,
@@ -469,6 +478,25 @@ impl Endpoint {
                 conn.phase.leave_for(|member| Phase::Closed { member });
             }
         }
+        if conn.partial_frame_deadline.is_some_and(|d| d <= now) {
+            conn.partial_frame_deadline = None;
+            let abandoned = conn.signals.abandon_partial(&mut conn.quic);
+            self.counters.signal_frames_abandoned += abandoned as u64;
+            log::debug!(
+                "{}: {abandoned} signal frame(s) unfinished at their deadline",
+                conn.quic.trace_id()
+            );
+            if let Phase::Joining { session, .. } = &mut conn.phase {
+                if let Some(rejection) = session.on_frame_refused() {
+                    self.reject(key, rejection, now);
+                    self.conns.touch(key);
+                    return;
+                }
+            }
+        }
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         let expired = match &mut conn.phase {
             Phase::Joining { session, .. } => session.on_timeout(now),
             _ => None,

@@ -41,8 +41,10 @@ mod transmit;
 mod tests;
 
 pub use accept::{Handoff, HandoffKind, MAX_HELD_INITIALS, MIN_INITIAL_DATAGRAM};
-pub use config::{EndpointConfig, VideoSettings};
-pub use conn::{ConnKey, MAX_OPEN_SIGNAL_STREAMS, SIGNAL_QUEUE_CAP};
+pub use config::{EndpointConfig, VideoSettings, DEFAULT_DATAGRAM_QUEUE_BYTES};
+pub use conn::{
+    ConnKey, MAX_OPEN_SIGNAL_STREAMS, SIGNAL_AFTER_JOIN, SIGNAL_BEFORE_JOIN, SIGNAL_QUEUE_CAP,
+};
 pub use lifecycle::{Purpose, CLOSE_UNSUPPORTED, HANGUP_LINGER};
 pub use media::VIDEO_TICK;
 pub use path::PathSample;
@@ -150,12 +152,14 @@ impl Endpoint {
         timers.set(Timer::VideoTick, now + VIDEO_TICK);
         timers.set(Timer::Counters, now + config.counters_interval);
         timers.set(Timer::QualitySamples, now + config.quality_interval());
+        let mut conns = Connections::default();
+        conns.set_datagram_queue_bytes(config.datagram_queue_bytes);
         Self {
             identity: Identity::relay_from_seed(&config.seed),
             rooms: Rooms::new(config.room_capacity, config.video, config.conformance),
             quic_config,
             rng,
-            conns: Connections::default(),
+            conns,
             counters: ShardCounters::default(),
             timers,
             outbox: Outbox::default(),
@@ -375,6 +379,7 @@ impl Endpoint {
         c.rooms = self.rooms.table.room_count() as u64;
         c.participants = self.rooms.table.participant_count() as u64;
         c.half_open = self.conns.half_open.total() as u64;
+        c.datagrams_purged = self.conns.datagrams_purged;
         let cache = self.rooms.ledger.stats;
         c.keyframe_cache_bytes = self.rooms.ledger.bytes() as u64;
         c.keyframes_cached = cache.keyframes_cached;

@@ -5,6 +5,7 @@
 //! half-open budgets and stateless replies in [`admission`].
 
 mod admission;
+mod budgets;
 mod conformance;
 mod policy;
 mod quality;

@@ -125,6 +125,7 @@ impl TestClient {
             identity: Identity::from_secret([u8::try_from(n % 256).unwrap().wrapping_add(1); 32]),
             signals: SignalStreams::client(Limits {
                 open_readers: 64,
+                buffered_bytes: 1 << 26,
                 queued: 64,
             }),
             inbound: Vec::new(),
