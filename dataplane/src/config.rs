@@ -274,6 +274,9 @@ impl Default for Limits {
 pub struct VideoConfig {
     pub keyframe_cache_stream_bytes: usize,
     pub keyframe_cache_shard_bytes: usize,
+    /// One room's caches, and one sender's streams, at most.
+    pub keyframe_cache_room_bytes: usize,
+    pub keyframe_cache_sender_bytes: usize,
     pub pli_window_ms: u64,
     pub pli_per_participant_per_second: u32,
     pub layer_high_kbps: u32,
@@ -294,6 +297,8 @@ impl VideoConfig {
         Self {
             keyframe_cache_stream_bytes: v.keyframe_stream_cap,
             keyframe_cache_shard_bytes: v.keyframe_shard_cap,
+            keyframe_cache_room_bytes: v.keyframe_room_share,
+            keyframe_cache_sender_bytes: v.keyframe_sender_share,
             pli_window_ms: ms(v.pli.window),
             pli_per_participant_per_second: v.pli.per_second,
             layer_high_kbps: v.layers.high_kbps,
@@ -307,6 +312,8 @@ impl VideoConfig {
         let mut v = VideoSettings {
             keyframe_stream_cap: self.keyframe_cache_stream_bytes,
             keyframe_shard_cap: self.keyframe_cache_shard_bytes,
+            keyframe_room_share: self.keyframe_cache_room_bytes,
+            keyframe_sender_share: self.keyframe_cache_sender_bytes,
             ..VideoSettings::default()
         };
         v.pli.window = Duration::from_millis(self.pli_window_ms);
@@ -406,9 +413,12 @@ impl Config {
             ));
         }
         let v = &self.video;
-        if v.keyframe_cache_stream_bytes > v.keyframe_cache_shard_bytes {
+        if v.keyframe_cache_stream_bytes > v.keyframe_cache_sender_bytes
+            || v.keyframe_cache_sender_bytes > v.keyframe_cache_room_bytes
+            || v.keyframe_cache_room_bytes > v.keyframe_cache_shard_bytes
+        {
             return Err(ConfigError::Invalid(
-                "video.keyframe_cache_stream_bytes must not exceed keyframe_cache_shard_bytes"
+                "video.keyframe_cache_*_bytes must grow from stream to sender to room to shard"
                     .into(),
             ));
         }

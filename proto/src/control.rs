@@ -369,6 +369,12 @@ pub struct ShardCounters {
     pub signal_streams_over_budget: u64,
     /// Unfinished signal frames given up at their deadline (slow-loris streams).
     pub signal_frames_abandoned: u64,
+    /// Keyframes refused because their room's caches were at the room share.
+    pub keyframes_over_room_share: u64,
+    /// Keyframes refused because their sender's streams were at the sender share.
+    pub keyframes_over_sender_share: u64,
+    /// Keyframe packets of a media type or stream id that cannot carry video (no slot opened).
+    pub keyframe_slots_refused: u64,
     /// Tier G: identities this shard refuses now (gauge).
     pub bans_held: u64,
     /// Tier G: bans not held because the shard's list was full (the soonest to expire went).
@@ -455,6 +461,9 @@ impl ShardCounters {
             alias_rejected,
             connections_replaced,
             initials_too_small,
+            keyframes_over_room_share,
+            keyframes_over_sender_share,
+            keyframe_slots_refused,
             signal_streams_over_budget,
             signal_frames_abandoned,
             datagrams_purged,
@@ -540,6 +549,9 @@ impl ShardCounters {
         self.alias_rejected += alias_rejected;
         self.connections_replaced += connections_replaced;
         self.initials_too_small += initials_too_small;
+        self.keyframes_over_room_share += keyframes_over_room_share;
+        self.keyframes_over_sender_share += keyframes_over_sender_share;
+        self.keyframe_slots_refused += keyframe_slots_refused;
         self.signal_streams_over_budget += signal_streams_over_budget;
         self.signal_frames_abandoned += signal_frames_abandoned;
         self.datagrams_purged += datagrams_purged;

@@ -12,8 +12,16 @@
 //!   KeyFrame of a new timestamp ──> pending discarded, restarted with this packet
 //!   repair (T) packet ────────────> nothing                     (Ignored)
 //!   pending over the stream cap ──> pending and cached dropped, rest of the frame refused
-//!   shard total over its cap ─────> the same, counted apart
+//!   sender's streams over its share, room's over its share,
+//!   shard total over its cap ─────> the same, each counted apart
+//!   keyframe flag on audio, data, control, or a stream id no
+//!   simulcast layer uses ─────────> nothing, no slot is opened (SlotRefused)
 //! ```
+//!
+//! Shares: every byte is charged to the stream's sender and room as well as the shard, so
+//! one publisher can hold at most its sender share (and only [`VIDEO_STREAM_IDS`] slots of
+//! its own), and one room its room share: a room cannot push the others' keyframes out of
+//! the shard's cap, and a publisher cycling stream ids or media types opens nothing.
 //!
 //! Dropping the cached frame on a refusal is deliberate: it belongs to an older GOP, and the
 //! stream now relies on PictureLossIndication. Promotion swaps the two buffers, so a steady
@@ -32,6 +40,13 @@ use switchyard_proto::media::MediaHeader;
 pub const DEFAULT_STREAM_CAP: usize = 200_000;
 /// Default bound on every cache of one shard together.
 pub const DEFAULT_SHARD_CAP: usize = 64 * 1024 * 1024;
+/// Default bound on one room's caches (a 40-publisher room of 3 layers at 130 KB keyframes).
+pub const DEFAULT_ROOM_SHARE: usize = 16 * 1024 * 1024;
+/// Default bound on one sender's streams in its room (3 layers, each a pending and a cached
+/// keyframe of up to 200 KB, rounded).
+pub const DEFAULT_SENDER_SHARE: usize = 1024 * 1024;
+/// The stream ids that can carry video: the simulcast layers (reference 1.9).
+pub const VIDEO_STREAM_IDS: u8 = 3;
 
 /// One stream of one room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,6 +71,12 @@ pub enum CacheEvent {
     OverStreamCap,
     /// The shard's caches together would exceed their cap; the stream's cache is emptied.
     OverShardCap,
+    /// The room's caches would exceed its share; the stream's cache is emptied.
+    OverRoomShare,
+    /// The sender's streams would exceed its share; the stream's cache is emptied.
+    OverSenderShare,
+    /// A keyframe flag on a media type or stream id that cannot carry video: no slot opened.
+    SlotRefused,
 }
 
 /// The cache's answer for one packet.
@@ -71,6 +92,8 @@ pub struct Observation {
 pub struct CacheLedger {
     stream_cap: usize,
     shard_cap: usize,
+    room_share: usize,
+    sender_share: usize,
     bytes: usize,
     pub stats: CacheStats,
 }
@@ -82,16 +105,30 @@ pub struct CacheStats {
     pub partials_discarded: u64,
     pub over_stream_cap: u64,
     pub over_shard_cap: u64,
+    pub over_room_share: u64,
+    pub over_sender_share: u64,
+    /// Keyframe packets of a media type or stream id that cannot carry video.
+    pub slots_refused: u64,
 }
 
 impl CacheLedger {
+    /// Limits with no room or sender share below the shard cap (see [`Self::with_shares`]).
     pub fn new(stream_cap: usize, shard_cap: usize) -> Self {
         Self {
             stream_cap,
             shard_cap,
+            room_share: shard_cap,
+            sender_share: shard_cap,
             bytes: 0,
             stats: CacheStats::default(),
         }
+    }
+
+    /// Bounds each room's caches to `room` bytes and each sender's streams to `sender`.
+    pub fn with_shares(mut self, room: usize, sender: usize) -> Self {
+        self.room_share = room;
+        self.sender_share = sender;
+        self
     }
 
     /// Bytes held by every cache of the shard, pending frames included.
@@ -182,6 +219,17 @@ impl Slot {
         ledger.release(&mut self.pending);
         ledger.release(&mut self.cached);
     }
+
+    fn bytes(&self) -> usize {
+        self.pending.len() + self.cached.len()
+    }
+}
+
+/// What the stream's room and sender hold already, besides the stream itself.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    room: usize,
+    sender: usize,
 }
 
 /// The keyframe cache of one room.
@@ -191,6 +239,9 @@ pub struct KeyframeCache<K> {
     /// Slots with a pending frame or a refusal: when zero, a non-keyframe packet needs no
     /// lookup at all (the common case on the packet path).
     open: usize,
+    /// Bytes held by this room's slots, and by each sender's.
+    bytes: usize,
+    by_sender: HashMap<K, usize>,
 }
 
 impl<K> Default for KeyframeCache<K> {
@@ -198,6 +249,8 @@ impl<K> Default for KeyframeCache<K> {
         Self {
             slots: HashMap::new(),
             open: 0,
+            bytes: 0,
+            by_sender: HashMap::new(),
         }
     }
 }
@@ -226,6 +279,17 @@ impl<K: Copy + Eq + Hash> KeyframeCache<K> {
         if !keyframe && self.open == 0 {
             return ignored;
         }
+        if header.media_type != MediaType::Video || header.stream_id >= VIDEO_STREAM_IDS {
+            if keyframe {
+                ledger.stats.slots_refused += 1;
+                return Observation {
+                    event: CacheEvent::SlotRefused,
+                    keyframe_start: false,
+                };
+            }
+            return ignored;
+        }
+        let sender_bytes = self.by_sender.get(&sender).copied().unwrap_or(0);
         let key = StreamKey {
             sender,
             media_type: header.media_type,
@@ -240,13 +304,35 @@ impl<K: Copy + Eq + Hash> KeyframeCache<K> {
             }
         };
         let was_open = slot.is_open();
-        let observation = step(slot, header, packet, ledger);
+        let before = slot.bytes();
+        let held = Held {
+            room: self.bytes - before,
+            sender: sender_bytes - before,
+        };
+        let observation = step(slot, header, packet, ledger, held);
+        let after = slot.bytes();
         match (was_open, slot.is_open()) {
             (false, true) => self.open += 1,
             (true, false) => self.open = self.open.saturating_sub(1),
             _ => {}
         }
+        self.bytes = held.room + after;
+        if held.sender + after == 0 {
+            self.by_sender.remove(&sender);
+        } else {
+            self.by_sender.insert(sender, held.sender + after);
+        }
         observation
+    }
+
+    /// Bytes this room's caches hold, pending frames included.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Bytes `sender`'s streams hold.
+    pub fn sender_bytes(&self, sender: K) -> usize {
+        self.by_sender.get(&sender).copied().unwrap_or(0)
     }
 
     /// The cached keyframe of `key`, if it has one.
@@ -267,6 +353,8 @@ impl<K: Copy + Eq + Hash> KeyframeCache<K> {
 
     /// Drops every stream of `sender` (it left the room).
     pub fn purge_sender(&mut self, sender: K, ledger: &mut CacheLedger) {
+        let held = self.by_sender.remove(&sender).unwrap_or(0);
+        self.bytes = self.bytes.saturating_sub(held);
         let open = &mut self.open;
         self.slots.retain(|key, slot| {
             if key.sender != sender {
@@ -287,6 +375,8 @@ impl<K: Copy + Eq + Hash> KeyframeCache<K> {
         }
         self.slots.clear();
         self.open = 0;
+        self.bytes = 0;
+        self.by_sender.clear();
     }
 }
 
@@ -296,6 +386,7 @@ fn step(
     header: &MediaHeader,
     packet: &[u8],
     ledger: &mut CacheLedger,
+    held: Held,
 ) -> Observation {
     let ts = header.timestamp;
     if !header.flags.is_keyframe() {
@@ -334,6 +425,12 @@ fn step(
     let refusal = if slot.pending.len() + packet.len() > ledger.stream_cap {
         ledger.stats.over_stream_cap += 1;
         Some(CacheEvent::OverStreamCap)
+    } else if held.sender + slot.bytes() + packet.len() > ledger.sender_share {
+        ledger.stats.over_sender_share += 1;
+        Some(CacheEvent::OverSenderShare)
+    } else if held.room + slot.bytes() + packet.len() > ledger.room_share {
+        ledger.stats.over_room_share += 1;
+        Some(CacheEvent::OverRoomShare)
     } else if ledger.bytes + packet.len() > ledger.shard_cap {
         ledger.stats.over_shard_cap += 1;
         Some(CacheEvent::OverShardCap)
@@ -609,5 +706,128 @@ mod tests {
         assert_eq!(r.ledger.bytes(), 0);
         let (o, _) = r.send(2, header(0, 2, 100, E), 100);
         assert_eq!(o.event, CacheEvent::Ignored, "no pending frame survived");
+    }
+
+    #[test]
+    fn a_publisher_cycling_256_stream_ids_cannot_evict_another_rooms_keyframe() {
+        // Room for five 1 KB keyframes in the whole shard: the publisher's three layers, room
+        // B's cached one and the next it sends (held until it completes).
+        let mut ledger = CacheLedger::new(DEFAULT_STREAM_CAP, 5_200);
+        let mut room_a = KeyframeCache::new();
+        let mut room_b = KeyframeCache::new();
+        let h = header(0, 1, 100, KE);
+        let b = bytes(&h, 1_000);
+        assert_eq!(
+            room_b.observe(2u32, &h, &b, &mut ledger).event,
+            CacheEvent::Promoted
+        );
+        let mut seq = 0;
+        for stream_id in 0..=255u8 {
+            seq += 1;
+            let h = header(stream_id, seq, 100 + seq, KE);
+            let o = room_a.observe(1u32, &h, &bytes(&h, 1_000), &mut ledger);
+            let expected = if stream_id < VIDEO_STREAM_IDS {
+                CacheEvent::Promoted
+            } else {
+                CacheEvent::SlotRefused
+            };
+            assert_eq!(o.event, expected, "stream {stream_id}");
+        }
+        for media_type in [MediaType::Audio, MediaType::Data, MediaType::Control] {
+            let mut h = header(0, seq + 1, 100, KE);
+            h.media_type = media_type;
+            let o = room_a.observe(1u32, &h, &bytes(&h, 1_000), &mut ledger);
+            assert_eq!(o.event, CacheEvent::SlotRefused, "{media_type:?}");
+        }
+        assert_eq!(ledger.stats.slots_refused, 253 + 3);
+        assert_eq!(
+            room_a.cached_streams().count(),
+            3,
+            "only the three video layers"
+        );
+        let key = StreamKey {
+            sender: 2u32,
+            media_type: VIDEO,
+            stream_id: 0,
+        };
+        assert_eq!(
+            room_b.cached(&key).map(Iterator::count),
+            Some(1),
+            "room B's keyframe stays"
+        );
+        let h = header(0, 2, 200, KE);
+        let newer = bytes(&h, 1_000);
+        assert_eq!(
+            room_b.observe(2u32, &h, &newer, &mut ledger).event,
+            CacheEvent::Promoted,
+            "and its next one still fits"
+        );
+        assert_eq!(ledger.bytes(), room_a.bytes() + room_b.bytes());
+    }
+
+    #[test]
+    fn a_sender_over_its_share_loses_only_the_stream_that_went_over() {
+        let mut ledger =
+            CacheLedger::new(DEFAULT_STREAM_CAP, DEFAULT_SHARD_CAP).with_shares(1 << 20, 2_500);
+        let mut room = KeyframeCache::new();
+        let send =
+            |room: &mut KeyframeCache<u32>, ledger: &mut CacheLedger, sender, stream_id, seq| {
+                let h = header(stream_id, seq, 100 * seq, KE);
+                room.observe(sender, &h, &bytes(&h, 1_000), ledger).event
+            };
+        assert_eq!(send(&mut room, &mut ledger, 1, 0, 1), CacheEvent::Promoted);
+        assert_eq!(send(&mut room, &mut ledger, 1, 1, 2), CacheEvent::Promoted);
+        assert_eq!(
+            send(&mut room, &mut ledger, 1, 2, 3),
+            CacheEvent::OverSenderShare
+        );
+        assert_eq!(
+            send(&mut room, &mut ledger, 2, 0, 4),
+            CacheEvent::Promoted,
+            "another sender's share is its own"
+        );
+        assert_eq!(ledger.stats.over_sender_share, 1);
+        let one = bytes(&header(0, 1, 100, KE), 1_000).len();
+        assert_eq!((room.sender_bytes(1), room.sender_bytes(2)), (2 * one, one));
+        // A newer keyframe of a stream it holds replaces the old one within the share.
+        assert_eq!(
+            send(&mut room, &mut ledger, 1, 0, 5),
+            CacheEvent::OverSenderShare
+        );
+        assert_eq!(
+            room.sender_bytes(1),
+            one,
+            "the pending one over the share took the old with it"
+        );
+        assert_eq!(send(&mut room, &mut ledger, 1, 0, 6), CacheEvent::Promoted);
+    }
+
+    #[test]
+    fn a_room_over_its_share_refuses_its_own_streams_not_another_rooms() {
+        let mut ledger =
+            CacheLedger::new(DEFAULT_STREAM_CAP, DEFAULT_SHARD_CAP).with_shares(2_500, 1 << 20);
+        let mut busy = KeyframeCache::new();
+        let mut quiet = KeyframeCache::new();
+        let event = |room: &mut KeyframeCache<u32>, ledger: &mut CacheLedger, sender, seq| {
+            let h = header(0, seq, 100 * seq, KE);
+            room.observe(sender, &h, &bytes(&h, 1_000), ledger).event
+        };
+        assert_eq!(event(&mut busy, &mut ledger, 1, 1), CacheEvent::Promoted);
+        assert_eq!(event(&mut busy, &mut ledger, 2, 2), CacheEvent::Promoted);
+        assert_eq!(
+            event(&mut busy, &mut ledger, 3, 3),
+            CacheEvent::OverRoomShare
+        );
+        assert_eq!(event(&mut quiet, &mut ledger, 9, 4), CacheEvent::Promoted);
+        assert_eq!(ledger.stats.over_room_share, 1);
+        busy.purge_sender(1, &mut ledger);
+        assert_eq!(
+            event(&mut busy, &mut ledger, 3, 5),
+            CacheEvent::Promoted,
+            "a leaver frees its room's share"
+        );
+        busy.clear(&mut ledger);
+        assert_eq!((busy.bytes(), busy.sender_bytes(2)), (0, 0));
+        assert_eq!(ledger.bytes(), quiet.bytes());
     }
 }

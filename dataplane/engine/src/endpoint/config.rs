@@ -4,7 +4,9 @@
 use super::conn::{SIGNAL_AFTER_JOIN, SIGNAL_BEFORE_JOIN};
 use crate::admission::AdmissionConfig;
 use crate::conformance::ConformanceConfig;
-use crate::keyframes::{DEFAULT_SHARD_CAP, DEFAULT_STREAM_CAP};
+use crate::keyframes::{
+    DEFAULT_ROOM_SHARE, DEFAULT_SENDER_SHARE, DEFAULT_SHARD_CAP, DEFAULT_STREAM_CAP,
+};
 use crate::layers::LayerPolicy;
 use crate::pli::PliPolicy;
 use crate::session::AuthGate;
@@ -103,6 +105,9 @@ pub struct VideoSettings {
     pub keyframe_stream_cap: usize,
     /// Every keyframe cache of one shard together, bytes.
     pub keyframe_shard_cap: usize,
+    /// One room's keyframe caches, and one sender's streams in its room, bytes.
+    pub keyframe_room_share: usize,
+    pub keyframe_sender_share: usize,
     pub pli: PliPolicy,
     pub layers: LayerPolicy,
 }
@@ -112,6 +117,8 @@ impl Default for VideoSettings {
         Self {
             keyframe_stream_cap: DEFAULT_STREAM_CAP,
             keyframe_shard_cap: DEFAULT_SHARD_CAP,
+            keyframe_room_share: DEFAULT_ROOM_SHARE,
+            keyframe_sender_share: DEFAULT_SENDER_SHARE,
             pli: PliPolicy::default(),
             layers: LayerPolicy::default(),
         }

@@ -57,7 +57,8 @@ impl Rooms {
     pub fn new(room_capacity: usize, video: VideoSettings, conformance: ConformanceConfig) -> Self {
         Self {
             table: RoomTable::new(room_capacity),
-            ledger: CacheLedger::new(video.keyframe_stream_cap, video.keyframe_shard_cap),
+            ledger: CacheLedger::new(video.keyframe_stream_cap, video.keyframe_shard_cap)
+                .with_shares(video.keyframe_room_share, video.keyframe_sender_share),
             video,
             conformance,
             late: Vec::new(),

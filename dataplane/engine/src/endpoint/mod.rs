@@ -386,6 +386,9 @@ impl Endpoint {
         c.keyframe_partials_discarded = cache.partials_discarded;
         c.keyframes_over_stream_cap = cache.over_stream_cap;
         c.keyframes_over_shard_cap = cache.over_shard_cap;
+        c.keyframes_over_room_share = cache.over_room_share;
+        c.keyframes_over_sender_share = cache.over_sender_share;
+        c.keyframe_slots_refused = cache.slots_refused;
         self.outbox.events.push_back(ShardEvent::Counters {
             shard: self.config.shard,
             generation: self.generation,
