@@ -9,7 +9,7 @@
 //! Initials as [`Handoff`]s and accepts them as if they had arrived there; the owner answers
 //! with a connection ID that names it, so the kernel steers the rest of the connection to it.
 
-use super::conn::{Conn, ConnKey};
+use super::conn::{Amplification, Conn, ConnKey};
 use super::lifecycle::{Phase, Purpose};
 use super::Endpoint;
 use crate::address_validation::TokenError;
@@ -202,7 +202,11 @@ impl Endpoint {
             deadline: now + self.config.handshake_timeout,
             may_hand_off: arrival == Arrival::Socket && self.config.shards > 1,
         };
+        let validated = odcid.is_some();
         let mut conn = Conn::new(quic, phase, [scid, client_dcid]).half_open_from(from.ip());
+        if !validated {
+            conn.amplification = Some(Amplification::default());
+        }
         conn.signals.set_limits(self.config.signal_before_join);
         let key = self.conns.insert(conn);
         self.feed_awaiting_sni(key, data, from, to, now);
@@ -222,6 +226,9 @@ impl Endpoint {
         if matches!(conn.phase, Phase::AwaitingSni { .. }) {
             self.feed_awaiting_sni(key, data, from, to, now);
             return;
+        }
+        if let Some(a) = &mut conn.amplification {
+            a.received += data.len();
         }
         if let Err(e) = conn.quic.recv(data, quiche::RecvInfo { from, to }) {
             if e != quiche::Error::Done {
@@ -254,6 +261,9 @@ impl Endpoint {
             return;
         };
         *initials += 1;
+        if let Some(a) = &mut conn.amplification {
+            a.received += data.len();
+        }
         if *may_hand_off {
             // quiche decrypts in place: keep the original bytes in case they move on.
             held.push(data.to_vec());

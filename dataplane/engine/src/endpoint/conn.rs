@@ -60,6 +60,9 @@ pub(crate) struct Conn {
     pub quality: QualityMeter,
     /// Tiers A-E of what this participant sends.
     pub conformance: SenderConformance,
+    /// Until the handshake completes on a connection that came without a Retry token: what
+    /// the relay received from the peer and sent it, to hold the anti-amplification limit.
+    pub amplification: Option<Amplification>,
     /// When the oldest of the peer's unfinished signal frames must be finished by.
     pub partial_frame_deadline: Option<Instant>,
     /// The source IP whose half-open share this connection holds, until its handshake
@@ -93,6 +96,7 @@ impl Conn {
             conformance: SenderConformance::default(),
             half_open_ip: None,
             partial_frame_deadline: None,
+            amplification: None,
         }
     }
 
@@ -112,6 +116,28 @@ impl Conn {
         .into_iter()
         .flatten()
         .min()
+    }
+}
+
+/// Bytes received from and sent to a peer whose address is not validated yet.
+///
+/// quiche holds the limit itself, but does not charge the padding it adds to a datagram that
+/// carries an Initial (up to 1,200 bytes) against it, so its retransmissions can pass 3x
+/// (found by `tests/tests/amplification.rs`). The endpoint gives quiche no more room than the
+/// limit leaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Amplification {
+    pub received: usize,
+    pub sent: usize,
+}
+
+impl Amplification {
+    /// RFC 9000 8.1.
+    pub const FACTOR: usize = 3;
+
+    /// Bytes the relay may still send.
+    pub fn budget(&self) -> usize {
+        (Self::FACTOR * self.received).saturating_sub(self.sent)
     }
 }
 

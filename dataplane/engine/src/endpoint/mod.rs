@@ -331,11 +331,27 @@ impl Endpoint {
             return;
         }
         conn.signals.flush(&mut conn.quic);
+        if conn.quic.is_established() {
+            conn.amplification = None;
+        }
         loop {
             let queued = conn.quic.dgram_send_queue_len();
             let buf = out.reserve();
+            let buf = match conn.amplification {
+                Some(a) => {
+                    let limit = a.budget().min(buf.len());
+                    buf.get_mut(..limit).unwrap_or_default()
+                }
+                None => buf,
+            };
+            if buf.is_empty() {
+                break;
+            }
             match conn.quic.send(buf) {
                 Ok((len, info)) => {
+                    if let Some(a) = &mut conn.amplification {
+                        a.sent += len;
+                    }
                     let carried = queued.saturating_sub(conn.quic.dgram_send_queue_len());
                     let carried = u16::try_from(carried).unwrap_or(u16::MAX);
                     self.counters.media_datagrams_sent += u64::from(carried);
