@@ -16,11 +16,13 @@
 //!   participants heard about quality, per room; [`conformance_report`]: how fast the relay
 //!   hung each abusive participant up, and whether any legitimate one was touched.
 //! - [`forwarding`]: a real endpoint and real clients in memory, for the criterion benches.
+//! - [`flood`]: Initial and junk floods from many source ports, for the admission tests.
 //! - [`fuzz`]: the endpoint's datagram input as a fuzz entry point.
 
 pub mod annexb;
 pub mod client;
 pub mod conformance_report;
+pub mod flood;
 pub mod forwarding;
 pub mod fuzz;
 pub mod impair;

@@ -124,13 +124,11 @@ impl Endpoint {
                 Err(e) => TokenCheck::Refused(e),
             },
         };
-        let passed_on = arrival == Arrival::Handoff;
         match admit(
             &self.config.admission,
             &self.conns.half_open,
             from.ip(),
             token,
-            passed_on,
         ) {
             Admission::Accept { odcid } => {
                 let ids = InitialIds {

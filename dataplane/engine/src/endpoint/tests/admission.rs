@@ -353,3 +353,38 @@ fn stateless_resets_are_rate_limited() {
         (2, 3)
     );
 }
+
+#[test]
+fn an_owner_under_pressure_answers_an_initial_passed_on_with_a_retry_naming_itself() {
+    let t0 = origin();
+    let mut first = endpoint(0, 2, t0, retry(RetryPolicy::Never));
+    let mut owner = endpoint(1, 2, t0, |c| {
+        c.admission.retry = RetryPolicy::UnderPressure;
+        c.admission.retry_above = 0;
+    });
+    let mut client = TestClient::connect(&room_owned_by(1, 2), 1);
+    for mut d in client.datagrams() {
+        first.handle_datagram(t0, client.addr, RELAY, &mut d);
+    }
+    let pumped = pump(&mut first, &mut [], t0);
+    assert!(!pumped.handoffs.is_empty());
+    for h in pumped.handoffs {
+        owner.handle_handoff(t0, h);
+    }
+    let answered = pump(&mut owner, &mut [], t0);
+    assert!(!answered.transmits.is_empty());
+    for (to, packet) in &answered.transmits {
+        assert_eq!(*to, client.addr);
+        assert_eq!(packet_type(packet), quiche::Type::Retry);
+        assert_eq!(
+            super::shard_named_by(packet, 2),
+            ShardId(1),
+            "the answer comes straight back"
+        );
+    }
+    assert_eq!(owner.connection_count(), 0, "nothing held for it");
+    client.receive(&answered.transmits[0].1);
+    let offer = client.offer(2, false);
+    join(&mut owner, &mut client, offer, t0);
+    assert!(client.joined());
+}
