@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchyard_bench::flood::{run_flood, FloodKind, FloodPlan};
 use switchyard_bench::impair::{parse_duration, parse_fraction, Impairment};
 use switchyard_bench::media::Profile;
 use switchyard_bench::report::{hgrm, process_cpu_seconds, summarize, table};
@@ -84,6 +85,8 @@ struct Args {
     abuser_slot: Option<u32>,
     #[command(flatten)]
     impair: ImpairArgs,
+    #[command(flatten)]
+    flood: FloodArgs,
 }
 
 /// What the path does to impaired participants' packets (each way, unless
@@ -126,6 +129,24 @@ struct ImpairArgs {
     /// report measures time to downgrade from then.
     #[arg(long, value_parser = parse_duration)]
     impair_after: Option<Duration>,
+}
+
+/// An attack running beside the participants, from this process.
+#[derive(Debug, clap::Args)]
+struct FloodArgs {
+    /// Flood the relay meanwhile: `initials` (real Initials never answered: half-open
+    /// handshakes) or `junk` (random datagrams), for the whole run.
+    #[arg(long, value_enum)]
+    flood: Option<FloodKind>,
+    /// Flights (an Initial flight is one datagram) a second.
+    #[arg(long, default_value_t = 9_000)]
+    flood_rate: u32,
+    /// Source ports the flood comes from.
+    #[arg(long, default_value_t = 256)]
+    flood_ports: usize,
+    /// Make this many Initial flights first and replay them (0: a new one every flight).
+    #[arg(long, default_value_t = 0)]
+    flood_pool: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -280,6 +301,19 @@ fn main() -> std::process::ExitCode {
         (None, _) => {}
     }
 
+    let flood = args.flood.flood.map(|kind| {
+        let plan = FloodPlan {
+            relay: args.relay,
+            kind,
+            rate: args.flood.flood_rate,
+            ports: args.flood.flood_ports,
+            duration: config.join_timeout + config.duration,
+            rooms: 1_000,
+            pool: args.flood.flood_pool,
+            seed: args.seed,
+        };
+        std::thread::spawn(move || run_flood(&plan))
+    });
     let progress = Arc::new(Progress::default());
     let cpu_before = args.relay_pid.and_then(process_cpu_seconds);
     let started = Instant::now();
@@ -335,6 +369,16 @@ fn main() -> std::process::ExitCode {
             (summary.delivered > 0).then(|| (b - a) * 1e6 / summary.delivered as f64);
     }
     println!("{}", table(&summary));
+    if let Some(flood) = flood {
+        match flood.join() {
+            Ok(Ok(s)) => println!(
+                "flood: {} flights, {} datagrams ({} B) sent; {} datagrams ({} B) back, {} of them Retries",
+                s.flights, s.datagrams_sent, s.bytes_sent, s.datagrams_received, s.bytes_received, s.retries_received
+            ),
+            Ok(Err(e)) => eprintln!("flood: {e}"),
+            Err(_) => eprintln!("flood thread panicked"),
+        }
+    }
     if let Some(path) = &args.json {
         match serde_json::to_string_pretty(&summary) {
             Ok(text) => {
